@@ -1,0 +1,1 @@
+"""The ``daoli`` command: thin front ends over the layers below."""

@@ -1,0 +1,51 @@
+"""Entry point of the ``daoli`` command; each command group lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from daoli import __version__
+from daoli.cli import chain, init, wallet
+from daoli.cli.common import report_error
+from daoli.errors import DaoliError
+
+app = typer.Typer(
+    name="daoli",
+    help="DaoliCloud: consensus of luck, incentive BFT, and a peer-to-peer resource market.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(wallet.app, name="wallet")
+app.add_typer(chain.app, name="chain")
+app.command("init")(init.init)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"daoli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """DaoliCloud toolkit."""
+
+
+def main() -> None:
+    """Run the CLI; DaoliErrors become one red line and their exit code, not a traceback."""
+    try:
+        app()
+    except DaoliError as exc:
+        sys.exit(report_error(exc, "--json" in sys.argv[1:]))
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

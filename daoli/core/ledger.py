@@ -1,0 +1,811 @@
+"""The ledger state machine: genesis, blocks and transactions applied to a key-value state.
+
+Everything here is a pure function of (state, genesis, block): the state is only read, and a
+successful application returns the change as a :class:`StateDiff` for the caller to store.
+A rejected block or transaction raises and changes nothing, which is what lets the node try
+a proposal against its finalized state without copying it.
+
+Within one block every touched entry is decoded once into a working copy (the overlay), all
+transactions mutate the copy, and only at the end is each changed entry encoded once and the
+state accumulator moved once per changed key. That keeps the cost per transaction close to
+the cost of checking its signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Any
+
+from daoli.core.address import ADDRESS_LEN
+from daoli.core.block import Block
+from daoli.core.crypto import SIG_LEN, TAG_TX, verify
+from daoli.core.encoding import MAX_AMOUNT, MAX_U64, encode
+from daoli.core.genesis import Genesis
+from daoli.core.ledger_types import (
+    BONDED,
+    KEY_ACTIVE,
+    KEY_PENDING,
+    KEY_PREV_ACTIVE,
+    KEY_SUPPLY,
+    KEY_TIP,
+    KEY_TIP_ID,
+    KEY_TRUSTEE_INDEX,
+    LEAVING,
+    PREFIX_ACCOUNT,
+    PREFIX_GLOBAL,
+    PREFIX_TRUSTEE,
+    SLASHED,
+    UNBONDING,
+    Account,
+    BlockIdRecord,
+    PendingReward,
+    Record,
+    Supply,
+    Tip,
+    Trustee,
+    TrusteeList,
+    account_key,
+    trustee_key,
+)
+from daoli.core.params import ChainParams
+from daoli.core.rewards import equal_shares, split_subsidy, subsidy
+from daoli.core.state import (
+    ACC_BYTES,
+    ACC_MASK,
+    ELEMENT_TAG,
+    EMPTY_ACC,
+    MemoryState,
+    StateDiff,
+    StateReader,
+    acc_to_int,
+    int_to_acc,
+    make_diff,
+    state_root_of,
+    update_acc,
+)
+from daoli.core.tx import (
+    MAX_MULTIADDR,
+    Body,
+    Evidence,
+    LeaseClose,
+    OfferCancel,
+    ResourceOffer,
+    ResourceOrder,
+    Transaction,
+    Transfer,
+    TrusteeJoin,
+    TrusteeLeave,
+    UsageReceipt,
+)
+from daoli.core.vote import CommitCertificate
+from daoli.errors import DecodeError, InvalidBlock, InvalidTransaction
+
+_ACCOUNT_TYPE = Account.TYPE
+assert _ACCOUNT_TYPE == 0x10  # _encode_account and _decode_account hard-code it
+
+
+def _address(pubkey: bytes) -> bytes:
+    return hashlib.sha256(pubkey).digest()[:ADDRESS_LEN]
+
+
+def quorum(n: int) -> int:
+    """q = 2f + 1 with f = (n - 1) // 3: the precommits that finalize a block among n."""
+    if n < 1:
+        raise ValueError("a quorum needs at least one trustee")
+    return 2 * ((n - 1) // 3) + 1
+
+
+# --- the overlay ----------------------------------------------------------------------------
+
+
+class _Work:
+    """Working copies of every entry a block touches, over a read-only base state.
+
+    Accounts are kept as mutable ``[balance, nonce]`` lists because they are the hot path;
+    other records are immutable dataclasses replaced on change.
+    """
+
+    __slots__ = ("accounts", "base", "records", "state")
+
+    def __init__(self, state: StateReader) -> None:
+        self.state = state
+        self.base: dict[bytes, bytes | None] = {}
+        self.accounts: dict[bytes, list[int]] = {}
+        self.records: dict[bytes, Record | None] = {}
+
+    def account(self, address: bytes) -> list[int]:
+        acct = self.accounts.get(address)
+        if acct is None:
+            key = PREFIX_ACCOUNT + address
+            raw = self.state.get(key)
+            self.base[key] = raw
+            acct = [0, 0] if raw is None else _decode_account(raw)
+            self.accounts[address] = acct
+        return acct
+
+    def record(self, key: bytes, cls: type[Any]) -> Any:
+        if key in self.records:
+            return self.records[key]
+        raw = self.state.get(key)
+        self.base[key] = raw
+        rec = None if raw is None else _decode_record(cls, raw)
+        self.records[key] = rec
+        return rec
+
+    def put(self, key: bytes, rec: Record | None) -> None:
+        if key not in self.base:
+            self.base[key] = self.state.get(key)
+        self.records[key] = rec
+
+    def finish(self, acc: bytes) -> StateDiff:
+        """Encode each changed entry once and move the accumulator once per changed key."""
+        base = self.base
+        writes: dict[bytes, bytes | None] = {}
+        plus = minus = 0  # element sums added and removed, reduced once at the end
+        account_element = _account_element
+        for address, (balance, nonce) in self.accounts.items():
+            key = PREFIX_ACCOUNT + address
+            new = None if balance == 0 and nonce == 0 else _encode_account(balance, nonce)
+            old = base[key]
+            if new != old:
+                writes[key] = new
+                if old is not None:
+                    minus += account_element(address, old)
+                if new is not None:
+                    plus += account_element(address, new)
+        value = acc_to_int(acc) + plus - minus
+        for key, rec in self.records.items():
+            new = None if rec is None else rec.encode()
+            old = base[key]
+            if new != old:
+                writes[key] = new
+                value = update_acc(value, key, old, new)
+        new_acc = int_to_acc(value & ACC_MASK)
+        return StateDiff(MappingProxyType(writes), new_acc, state_root_of(new_acc))
+
+
+_ACCOUNT_ELEMENT_PREFIX = ELEMENT_TAG + bytes((1 + ADDRESS_LEN,)) + PREFIX_ACCOUNT
+
+
+def _account_element(address: bytes, value: bytes) -> int:
+    """``state.element(b"A" + address, value)`` without the generic checks: the hot path."""
+    digest = hashlib.shake_256(_ACCOUNT_ELEMENT_PREFIX + address + value).digest(ACC_BYTES)
+    return int.from_bytes(digest, "little")
+
+
+def _cbor_uint(value: int) -> bytes:
+    """A CBOR unsigned integer in its shortest (canonical) form."""
+    if value < 24:
+        return bytes((value,))
+    if value < 0x100:
+        return bytes((0x18, value))
+    if value < 0x10000:
+        return b"\x19" + value.to_bytes(2, "big")
+    if value < 0x100000000:
+        return b"\x1a" + value.to_bytes(4, "big")
+    return b"\x1b" + value.to_bytes(8, "big")
+
+
+def _encode_account(balance: int, nonce: int) -> bytes:
+    """The canonical encoding of ``Account(balance, nonce)``, built by hand."""
+    return b"\x83\x10" + _cbor_uint(balance) + _cbor_uint(nonce)
+
+
+def _read_uint(raw: bytes, pos: int) -> tuple[int, int]:
+    """One CBOR unsigned integer at ``pos`` in shortest form: (value, next position)."""
+    head = raw[pos]
+    if head < 24:
+        return head, pos + 1
+    if 24 <= head <= 27:
+        width = 1 << (head - 24)
+        end = pos + 1 + width
+        if end > len(raw):
+            raise IndexError("truncated")
+        value = int.from_bytes(raw[pos + 1 : end], "big")
+        if value < (24 if width == 1 else 1 << (4 * width)):
+            raise ValueError("not the shortest form")
+        return value, end
+    raise ValueError("not an unsigned integer")
+
+
+def _decode_account(raw: bytes) -> list[int]:
+    """``[balance, nonce]`` of an Account record, parsed by hand: the hottest read of a block.
+
+    Exactly as strict as ``Account.decode`` (shape, ranges, shortest integer heads, no
+    trailing bytes), at a fraction of its cost.
+    """
+    try:
+        if raw[0] != 0x83 or raw[1] != _ACCOUNT_TYPE:
+            raise ValueError("not an account record")
+        balance, pos = _read_uint(raw, 2)
+        nonce, pos = _read_uint(raw, pos)
+        if pos != len(raw) or balance > MAX_AMOUNT:
+            raise ValueError("bad account record")
+    except (IndexError, ValueError):
+        a = _decode_record(Account, raw)  # raises the precise error
+        return [a.balance, a.nonce]
+    return [balance, nonce]
+
+
+def _decode_record(cls: type[Any], raw: bytes) -> Any:
+    try:
+        return cls.decode(raw)
+    except DecodeError as exc:
+        raise InvalidBlock(f"corrupt ledger state: {exc}") from None
+
+
+class _Ctx:
+    """Per-block (or per-check) context and the running totals of a block."""
+
+    __slots__ = ("burned", "chain_id", "chain_prefix", "fees", "height", "min_fee", "params",
+                 "slashed", "verify")
+
+    def __init__(self, genesis: Genesis, height: int, verify: bool) -> None:
+        self.chain_id = genesis.chain_id
+        self.chain_prefix = encode(genesis.chain_id)
+        self.params: ChainParams = genesis.params
+        self.min_fee = genesis.params.min_fee
+        self.height = height
+        self.verify = verify
+        self.fees = 0
+        self.burned = 0
+        self.slashed = 0
+
+
+# --- transactions -------------------------------------------------------------------------
+
+
+def _amount(value: Any, what: str) -> int:
+    if type(value) is not int or value < 0 or value > MAX_AMOUNT:
+        raise InvalidTransaction(f"{what} must be an integer in [0, 2^63 - 1]")
+    return value
+
+
+def _debit(acct: list[int], cost: int) -> None:
+    if acct[0] < cost:
+        raise InvalidTransaction(f"insufficient balance: has {acct[0]} li, needs {cost} li")
+    acct[0] -= cost
+    acct[1] += 1
+
+
+def _credit_tx(acct: list[int], amount: int) -> None:
+    if acct[0] + amount > MAX_AMOUNT:
+        raise InvalidTransaction("the recipient's balance would exceed 2^63 - 1 li")
+    acct[0] += amount
+
+
+def _apply_transfer(work: _Work, ctx: _Ctx, tx: Transaction, acct: list[int],
+                    index: int) -> None:
+    body: Transfer = tx.body  # type: ignore[assignment]
+    amount = _amount(body.amount, "amount")
+    to = body.to
+    if type(to) is not bytes or len(to) != ADDRESS_LEN:
+        raise InvalidTransaction("transfer.to must be a 20-byte address")
+    _debit(acct, tx.fee + amount)
+    _credit_tx(work.account(to), amount)
+
+
+def _apply_trustee_join(work: _Work, ctx: _Ctx, tx: Transaction, acct: list[int],
+                        index: int) -> None:
+    body: TrusteeJoin = tx.body  # type: ignore[assignment]
+    bond = _amount(body.bond, "bond")
+    if bond < ctx.params.min_bond:
+        raise InvalidTransaction(f"bond {bond} li is below min_bond {ctx.params.min_bond} li")
+    if type(body.multiaddr) is not str or len(body.multiaddr.encode()) > MAX_MULTIADDR:
+        raise InvalidTransaction(f"multiaddr must be text of at most {MAX_MULTIADDR} bytes")
+    pubkey = tx.sender_pubkey
+    key = trustee_key(pubkey)
+    if work.record(key, Trustee) is not None:
+        raise InvalidTransaction("this key is already registered as a trustee (or was slashed)")
+    _debit(acct, tx.fee + bond)
+    work.put(key, Trustee(pubkey, bond, body.multiaddr, BONDED, ctx.height, index, 0))
+    idx: TrusteeList = work.record(KEY_TRUSTEE_INDEX, TrusteeList) or TrusteeList()
+    work.put(KEY_TRUSTEE_INDEX, TrusteeList.of((*idx.pubkeys, pubkey)))
+
+
+def _apply_trustee_leave(work: _Work, ctx: _Ctx, tx: Transaction, acct: list[int],
+                         index: int) -> None:
+    pubkey = tx.sender_pubkey
+    key = trustee_key(pubkey)
+    rec: Trustee | None = work.record(key, Trustee)
+    if rec is None:
+        raise InvalidTransaction("the sender is not a registered trustee")
+    if rec.status != BONDED:
+        raise InvalidTransaction(f"the trustee is already {rec.status_name}")
+    idx: TrusteeList = work.record(KEY_TRUSTEE_INDEX, TrusteeList) or TrusteeList()
+    others = sum(1 for pk in idx.pubkeys if pk != pubkey
+                 and work.record(trustee_key(pk), Trustee).status == BONDED)
+    if others == 0:
+        raise InvalidTransaction("the last bonded trustee cannot leave: the chain would halt")
+    _debit(acct, tx.fee)
+    work.put(key, replace(rec, status=LEAVING))
+
+
+def _apply_evidence(work: _Work, ctx: _Ctx, tx: Transaction, acct: list[int],
+                    index: int) -> None:
+    body: Evidence = tx.body  # type: ignore[assignment]
+    a, b = body.vote_a, body.vote_b
+    if a.chain_id != ctx.chain_id or b.chain_id != ctx.chain_id:
+        raise InvalidTransaction("evidence: votes are not for this chain")
+    if a.trustee_pubkey != b.trustee_pubkey:
+        raise InvalidTransaction("evidence: votes are by different trustees")
+    if (a.height, a.round, a.vtype) != (b.height, b.round, b.vtype):
+        raise InvalidTransaction("evidence: votes differ in height, round or type")
+    if a.block_id == b.block_id:
+        raise InvalidTransaction("evidence: votes are for the same block id")
+    key = trustee_key(a.trustee_pubkey)
+    rec: Trustee | None = work.record(key, Trustee)
+    if rec is None:
+        raise InvalidTransaction("evidence: the voter is not a registered trustee")
+    if rec.status == SLASHED:
+        raise InvalidTransaction("evidence: the trustee was already slashed")
+    if ctx.verify and not (a.verify_sig() and b.verify_sig()):
+        raise InvalidTransaction("evidence: a vote signature does not verify")
+    _debit(acct, tx.fee)
+    bond = rec.bond
+    to_reporter = bond // 2
+    _credit_tx(acct, to_reporter)
+    work.put(key, replace(rec, bond=0, status=SLASHED))
+    ctx.burned += bond - to_reporter
+    ctx.slashed += bond
+
+
+def _not_enabled(work: _Work, ctx: _Ctx, tx: Transaction, acct: list[int],
+                 index: int) -> None:
+    raise InvalidTransaction(f"{tx.body.NAME} transactions are not enabled yet")
+
+
+_Handler = Callable[[_Work, _Ctx, Transaction, list[int], int], None]
+
+_HANDLERS: dict[type[Body], _Handler] = {
+    Transfer: _apply_transfer,
+    TrusteeJoin: _apply_trustee_join,
+    TrusteeLeave: _apply_trustee_leave,
+    Evidence: _apply_evidence,
+    # The market (SPEC 6) plugs in here; its state lives under the O/R/L key prefixes.
+    ResourceOffer: _not_enabled,
+    ResourceOrder: _not_enabled,
+    LeaseClose: _not_enabled,
+    UsageReceipt: _not_enabled,
+    OfferCancel: _not_enabled,
+}
+TX_HANDLERS: Mapping[type[Body], _Handler] = MappingProxyType(_HANDLERS)
+"""One handler per body type: the single place where a transaction kind is enabled."""
+
+
+_SIG_TAIL = 2 + SIG_LEN  # a 64-byte CBOR byte string: head 0x58 0x40, then the signature
+
+
+def _tx_signing_bytes(tx: Transaction, ctx: _Ctx) -> bytes:
+    """``tx.signing_bytes()``, cut out of the encoding the payload root already computed.
+
+    The envelope is ``[1, chain_id, kind, sender, nonce, fee, body, sig]`` and the signed
+    array is ``[1, kind, sender, nonce, fee, body]``: the same encoded items minus the chain
+    id and the signature, under a 6-item head. Canonical CBOR being a concatenation of its
+    items' encodings, this slice is exact; anything unusual falls back to re-encoding.
+    """
+    encoded = tx.encoded
+    start = 2 + len(ctx.chain_prefix)
+    if (len(tx.sig) == SIG_LEN and encoded[0] == 0x88 and encoded[1] == 0x01
+            and encoded[2:start] == ctx.chain_prefix and len(encoded) > start + _SIG_TAIL):
+        return TAG_TX + ctx.chain_prefix + b"\x86\x01" + encoded[start:-_SIG_TAIL]
+    return tx.signing_bytes()
+
+
+def _apply_tx(work: _Work, ctx: _Ctx, tx: Transaction, index: int) -> None:
+    """Check and apply one transaction; cheap checks first, the signature last."""
+    if tx.chain_id != ctx.chain_id:
+        raise InvalidTransaction(f"chain id {tx.chain_id!r} is not {ctx.chain_id!r}")
+    fee = tx.fee
+    if type(fee) is not int or fee < ctx.min_fee or fee > MAX_AMOUNT:
+        raise InvalidTransaction(f"fee {fee!r} is below min_fee {ctx.min_fee} li or invalid")
+    handler = _HANDLERS.get(type(tx.body))
+    if handler is None:
+        raise InvalidTransaction(f"unknown transaction body {type(tx.body).__name__}")
+    acct = work.account(_address(tx.sender_pubkey))
+    nonce = tx.nonce
+    if nonce != acct[1]:
+        if type(nonce) is int and nonce < acct[1]:
+            raise InvalidTransaction(f"nonce {nonce} was already used (next is {acct[1]})")
+        raise InvalidTransaction(f"nonce {nonce!r} is out of order (next is {acct[1]})")
+    if nonce >= MAX_U64:
+        raise InvalidTransaction("nonce space exhausted")
+    if ctx.verify and not verify(tx.sender_pubkey, tx.sig, _tx_signing_bytes(tx, ctx)):
+        raise InvalidTransaction("bad signature")
+    handler(work, ctx, tx, acct, index)
+    ctx.fees += fee
+
+
+def check_transaction(state: StateReader, genesis: Genesis, tx: Transaction, height: int,
+                      *, nonce_ahead: int = 0, verify_signatures: bool = True) -> None:
+    """Whether ``tx`` would apply as the first transaction of block ``height``.
+
+    For the mempool. ``nonce_ahead`` lets a sender queue up to that many transactions past
+    its next nonce; they are checked against its current balance, and the block builder
+    re-checks them in order.
+    """
+    work = _Work(state)
+    ctx = _Ctx(genesis, height, verify_signatures)
+    if nonce_ahead > 0 and type(tx.nonce) is int:
+        acct = work.account(_address(tx.sender_pubkey))
+        if acct[1] < tx.nonce <= acct[1] + nonce_ahead:
+            acct[1] = tx.nonce
+    _apply_tx(work, ctx, tx, 0)
+
+
+# --- blocks -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    diff: StateDiff
+    block_id: bytes
+    height: int
+    fees: int
+    """All transaction fees, paid to the winner."""
+    subsidy: int
+    """Minted by this block."""
+    rewards: Mapping[bytes, int]
+    """Address -> li this block credited as rewards: subsidy shares (winner, sponsor,
+    payroll), fees (to the winner), and the parent's trustee reward (to its signers)."""
+    trustee_reward_paid: int
+    trustee_reward_pending: int
+    """This block's trustee share, to be paid by the next block."""
+    burned: int
+    """Burned by this block: rounding leftovers, an empty payroll, half of each slash."""
+    slashed: int
+    bonds_returned: Mapping[bytes, int]
+    epoch_boundary: bool
+    active_trustees: tuple[bytes, ...]
+    """The set that votes on the next block."""
+
+
+def _cbor_head_len(n: int) -> int:
+    return 1 if n < 24 else 2 if n < 256 else 3 if n < 65536 else 5 if n < 1 << 32 else 9
+
+
+def block_size(block: Block) -> int:
+    """The length of ``block.encode()``, from the cached encodings of its parts.
+
+    A CBOR array is its head followed by its items' encodings, so this is exact, and it
+    reuses the transaction encodings that the payload root needs anyway.
+    """
+    cached = block.__dict__.get("encoded")
+    if cached is not None:
+        return len(cached)
+    size = 2 + len(block.header.encoded)  # array(5) head + the type integer 6
+    size += _cbor_head_len(len(block.payload)) + sum(len(tx.encoded) for tx in block.payload)
+    size += _cbor_head_len(len(block.payroll)) + sum(len(t.encoded) for t in block.payroll)
+    size += 1 if block.last_commit is None else len(block.last_commit.encoded)
+    return size
+
+
+def verify_commit_certificate(cert: CommitCertificate, chain_id: str, height: int,
+                              block_id: bytes, voters: Iterable[bytes], *,
+                              verify_signatures: bool = True) -> None:
+    """Raise InvalidBlock unless ``cert`` holds a quorum of valid precommits by ``voters``
+    for ``block_id`` at ``height``."""
+    voter_set = set(voters)
+    if not voter_set:
+        raise InvalidBlock("certificate: there are no trustees to certify a block")
+    if cert.height != height:
+        raise InvalidBlock(f"certificate: height {cert.height}, expected {height}")
+    if cert.block_id != block_id:
+        raise InvalidBlock("certificate: certifies another block")
+    seen: set[bytes] = set()
+    for s in cert.sigs:
+        if s.trustee_pubkey not in voter_set:
+            raise InvalidBlock("certificate: a signer is not in the voting trustee set")
+        if s.trustee_pubkey in seen:
+            raise InvalidBlock("certificate: a trustee signs twice")
+        seen.add(s.trustee_pubkey)
+    q = quorum(len(voter_set))
+    if len(seen) < q:
+        raise InvalidBlock(f"certificate: {len(seen)} signatures, quorum is {q}")
+    if verify_signatures:
+        for vote in cert.votes(chain_id):
+            if not vote.verify_sig():
+                raise InvalidBlock("certificate: a precommit signature does not verify")
+
+
+def _check_header(state: StateReader, genesis: Genesis, block: Block, verify: bool) -> Tip:
+    h = block.header
+    if h.chain_id != genesis.chain_id:
+        raise InvalidBlock(f"chain id {h.chain_id!r} is not {genesis.chain_id!r}")
+    tip = read_tip(state)
+    if tip is None:
+        raise InvalidBlock("the state holds no genesis")
+    if h.height != tip.height + 1:
+        raise InvalidBlock(f"height {h.height} does not follow the tip {tip.height}")
+    if h.parent_id != tip.block_id:
+        raise InvalidBlock("parent_id is not the tip's block id")
+    if tip.cycle is None:
+        if h.time_ms < tip.time_ms:
+            raise InvalidBlock("time_ms is before the genesis time")
+    else:
+        if h.cycle <= tip.cycle:
+            raise InvalidBlock(f"cycle {h.cycle} is not after the parent's {tip.cycle}")
+        if h.time_ms <= tip.time_ms:
+            raise InvalidBlock("time_ms is not after the parent's")
+    size = block_size(block)
+    if size > genesis.params.max_block_bytes:
+        raise InvalidBlock(f"block of {size} bytes exceeds max_block_bytes")
+    wrong = block.roots_match()
+    if wrong is not None:
+        raise InvalidBlock(wrong)
+    t = h.winner_ticket
+    if (t.chain_id, t.height, t.cycle, t.parent_id) != (h.chain_id, h.height, h.cycle,
+                                                        h.parent_id):
+        raise InvalidBlock("the winner ticket is not for this chain, height, cycle and parent")
+    if h.proposer_pubkey != t.sponsor_pubkey:
+        raise InvalidBlock("the proposer is not the winner ticket's sponsor")
+    if len(block.payroll) > genesis.params.diameter - 1:
+        raise InvalidBlock(f"payroll holds more than diameter - 1 = "
+                           f"{genesis.params.diameter - 1} tickets")
+    miners = {t.miner_pubkey}
+    for p in block.payroll:
+        if (p.chain_id, p.height, p.cycle, p.parent_id) != (t.chain_id, t.height, t.cycle,
+                                                            t.parent_id):
+            raise InvalidBlock("a payroll ticket is not from the winner's draw")
+        if p.miner_pubkey in miners:
+            raise InvalidBlock("a miner appears twice among the winner and the payroll")
+        miners.add(p.miner_pubkey)
+    if verify:
+        if not h.verify_sig():
+            raise InvalidBlock("bad proposer signature")
+        if not t.verify_sig():
+            raise InvalidBlock("bad winner ticket signature")
+        for p in block.payroll:
+            if not p.verify_sig():
+                raise InvalidBlock("bad payroll ticket signature")
+    return tip
+
+
+def _credit_block(work: _Work, rewards: dict[bytes, int], address: bytes, amount: int) -> None:
+    if amount == 0:
+        return
+    acct = work.account(address)
+    if acct[0] + amount > MAX_AMOUNT:
+        raise InvalidBlock("a reward would push a balance past 2^63 - 1 li")
+    acct[0] += amount
+    rewards[address] = rewards.get(address, 0) + amount
+
+
+def apply_block(state: StateReader, acc: bytes, genesis: Genesis, block: Block, *,
+                check_state_root: bool = True, verify_signatures: bool = True) -> BlockResult:
+    """Validate ``block`` on ``state`` (whose accumulator is ``acc``) and return its effect.
+
+    Order: header and body checks, the parent's certificate, the transactions in order,
+    rewards, epoch processing at a boundary, then the state root. Raises InvalidBlock (and
+    changes nothing) on any failure; a bad transaction is named by its index.
+    """
+    h = block.header
+    tip = _check_header(state, genesis, block, verify_signatures)
+    height = h.height
+    work = _Work(state)
+    active: TrusteeList = work.record(KEY_ACTIVE, TrusteeList) or TrusteeList()
+    prev_active: TrusteeList = work.record(KEY_PREV_ACTIVE, TrusteeList) or TrusteeList()
+    cert = block.last_commit
+    if height == 1:
+        if cert is not None:
+            raise InvalidBlock("block 1 has no parent block to certify")
+    elif cert is None:
+        raise InvalidBlock("last_commit is required from height 2 on")
+    else:
+        verify_commit_certificate(cert, genesis.chain_id, tip.height, tip.block_id,
+                                  prev_active.pubkeys, verify_signatures=verify_signatures)
+
+    ctx = _Ctx(genesis, height, verify_signatures)
+    apply_tx = _apply_tx
+    for i, tx in enumerate(block.payload):
+        try:
+            apply_tx(work, ctx, tx, i)
+        except InvalidTransaction as exc:
+            raise InvalidBlock(f"tx {i}: {exc}") from None
+
+    # rewards (SPEC 5)
+    rewards: dict[bytes, int] = {}
+    minted = subsidy(genesis.params, height)
+    split = split_subsidy(minted)
+    burned = ctx.burned + split.burned
+    t = h.winner_ticket
+    _credit_block(work, rewards, _address(t.miner_pubkey), split.winner + ctx.fees)
+    _credit_block(work, rewards, _address(t.sponsor_pubkey), split.sponsor)
+    each, rest = equal_shares(split.payroll, len(block.payroll))
+    burned += rest
+    for p in block.payroll:
+        _credit_block(work, rewards, _address(p.miner_pubkey), each)
+    pending: PendingReward = work.record(KEY_PENDING, PendingReward) or PendingReward()
+    signers = cert.signers if cert is not None else []
+    each, rest = equal_shares(pending.amount, len(signers))
+    burned += rest
+    for pk in signers:
+        _credit_block(work, rewards, _address(pk), each)
+    work.put(KEY_PENDING, PendingReward(height, split.trustees))
+
+    # epoch boundary (SPEC 4)
+    boundary = height % genesis.params.epoch_blocks == 0
+    returned: dict[bytes, int] = {}
+    new_active = _epoch(work, genesis.params, height, returned) if boundary else active
+
+    supply: Supply = work.record(KEY_SUPPLY, Supply) or Supply(0)
+    work.put(KEY_SUPPLY, Supply(supply.genesis, supply.minted + minted,
+                                supply.burned + burned, supply.slashed + ctx.slashed))
+    work.put(KEY_PREV_ACTIVE, active)
+    work.put(KEY_ACTIVE, new_active)
+    work.put(KEY_TIP, Tip(height, b"", h.cycle, h.time_ms))
+    work.put(KEY_TIP_ID, BlockIdRecord(block.id))
+    diff = work.finish(acc)
+    if check_state_root and diff.root != h.state_root:
+        raise InvalidBlock("state_root does not match the state after the block")
+    return BlockResult(
+        diff=diff, block_id=block.id, height=height, fees=ctx.fees, subsidy=minted,
+        rewards=MappingProxyType(rewards), trustee_reward_paid=pending.amount - rest,
+        trustee_reward_pending=split.trustees, burned=burned, slashed=ctx.slashed,
+        bonds_returned=MappingProxyType(returned), epoch_boundary=boundary,
+        active_trustees=new_active.pubkeys)
+
+
+def _epoch(work: _Work, params: ChainParams, height: int,
+           returned: dict[bytes, int]) -> TrusteeList:
+    """Boundary processing: leavers start unbonding, due bonds return, slashed trustees
+    drop out, and the active set is chosen afresh among the bonded."""
+    epoch = height // params.epoch_blocks
+    idx: TrusteeList = work.record(KEY_TRUSTEE_INDEX, TrusteeList) or TrusteeList()
+    keep: list[bytes] = []
+    candidates: list[Trustee] = []
+    for pk in idx.pubkeys:
+        key = trustee_key(pk)
+        rec: Trustee = work.record(key, Trustee)
+        if rec.status == SLASHED:
+            continue  # record kept (no rejoin, no second slash) but no longer indexed
+        if rec.status == LEAVING:
+            rec = replace(rec, status=UNBONDING, release_epoch=epoch + params.unbond_epochs)
+            work.put(key, rec)
+        if rec.status == UNBONDING and epoch >= rec.release_epoch:
+            address = _address(pk)
+            _credit_block(work, returned, address, rec.bond)
+            work.put(key, None)
+            continue
+        keep.append(pk)
+        if rec.status == BONDED:
+            candidates.append(rec)
+    candidates.sort(key=lambda r: r.rank_key)
+    work.put(KEY_TRUSTEE_INDEX, TrusteeList.of(keep))
+    return TrusteeList.of(r.pubkey for r in candidates[: params.max_trustees])
+
+
+# --- genesis ------------------------------------------------------------------------------
+
+
+def genesis_diff(genesis: Genesis) -> StateDiff:
+    """The state of height 0, from an empty state."""
+    empty = MemoryState()
+    work = _Work(empty)
+    for a in genesis.allocations:
+        acct = work.account(a.address)
+        acct[0] += a.amount
+    for i, gt in enumerate(genesis.trustees):
+        work.put(trustee_key(gt.pubkey),
+                 Trustee(gt.pubkey, gt.bond, gt.multiaddr, BONDED, 0, i, 0))
+    ranked = sorted(genesis.trustees, key=lambda gt: -gt.bond)  # stable: list order breaks ties
+    work.put(KEY_TRUSTEE_INDEX, TrusteeList.of(gt.pubkey for gt in genesis.trustees))
+    work.put(KEY_ACTIVE, TrusteeList.of(gt.pubkey
+                                        for gt in ranked[: genesis.params.max_trustees]))
+    work.put(KEY_PREV_ACTIVE, TrusteeList())
+    total = sum(a.amount for a in genesis.allocations) + sum(t.bond for t in genesis.trustees)
+    work.put(KEY_SUPPLY, Supply(total))
+    work.put(KEY_PENDING, PendingReward(0, 0))
+    work.put(KEY_TIP, Tip(0, b"", None, genesis.genesis_time_ms))
+    work.put(KEY_TIP_ID, BlockIdRecord(genesis.id))
+    return work.finish(EMPTY_ACC)
+
+
+# --- reads --------------------------------------------------------------------------------
+
+
+def _read(state: StateReader, key: bytes, cls: type[Any]) -> Any:
+    raw = state.get(key)
+    return None if raw is None else cls.decode(raw)
+
+
+def read_account(state: StateReader, address: bytes) -> Account:
+    return _read(state, account_key(address), Account) or Account()
+
+
+def read_tip(state: StateReader) -> Tip | None:
+    tip: Tip | None = _read(state, KEY_TIP, Tip)
+    if tip is None:
+        return None
+    rec: BlockIdRecord | None = _read(state, KEY_TIP_ID, BlockIdRecord)
+    return replace(tip, block_id=b"" if rec is None else rec.block_id)
+
+
+def read_trustee(state: StateReader, pubkey: bytes) -> Trustee | None:
+    return _read(state, trustee_key(pubkey), Trustee)
+
+
+def read_trustees(state: StateReader) -> list[Trustee]:
+    """Every indexed trustee (bonded, leaving or unbonding), by public key."""
+    idx: TrusteeList = _read(state, KEY_TRUSTEE_INDEX, TrusteeList) or TrusteeList()
+    return [t for pk in idx.pubkeys if (t := read_trustee(state, pk)) is not None]
+
+
+def active_trustees(state: StateReader) -> list[bytes]:
+    """The trustees that vote on the next block, sorted by public key."""
+    return list((_read(state, KEY_ACTIVE, TrusteeList) or TrusteeList()).pubkeys)
+
+
+def prev_active_trustees(state: StateReader) -> list[bytes]:
+    """The trustees that voted on the tip block (the signers allowed in the next
+    block's ``last_commit``)."""
+    return list((_read(state, KEY_PREV_ACTIVE, TrusteeList) or TrusteeList()).pubkeys)
+
+
+def total_supply(state: StateReader) -> Supply:
+    return _read(state, KEY_SUPPLY, Supply) or Supply(0)
+
+
+def read_pending_reward(state: StateReader) -> PendingReward:
+    return _read(state, KEY_PENDING, PendingReward) or PendingReward()
+
+
+@dataclass(frozen=True)
+class SupplyAudit:
+    balances: int
+    bonds: int
+    pending: int
+    expected: int
+    """genesis + minted - burned, from the supply counters."""
+
+    @property
+    def held(self) -> int:
+        return self.balances + self.bonds + self.pending
+
+    @property
+    def ok(self) -> bool:
+        return self.held == self.expected
+
+
+def audit_supply(items: Iterable[tuple[bytes, bytes]]) -> SupplyAudit:
+    """Sum every holding in a whole state (a full pass: for tests and checks, not per block)."""
+    balances = bonds = pending = 0
+    expected = 0
+    for key, value in items:
+        prefix = key[:1]
+        if prefix == PREFIX_ACCOUNT:
+            balances += Account.decode(value).balance
+        elif prefix == PREFIX_TRUSTEE:
+            bonds += Trustee.decode(value).bond
+        elif prefix == PREFIX_GLOBAL:
+            if key == KEY_PENDING:
+                pending += PendingReward.decode(value).amount
+            elif key == KEY_SUPPLY:
+                expected = Supply.decode(value).total
+    return SupplyAudit(balances, bonds, pending, expected)
+
+
+__all__ = [
+    "TX_HANDLERS",
+    "BlockResult",
+    "SupplyAudit",
+    "active_trustees",
+    "apply_block",
+    "audit_supply",
+    "block_size",
+    "check_transaction",
+    "genesis_diff",
+    "make_diff",
+    "prev_active_trustees",
+    "quorum",
+    "read_account",
+    "read_pending_reward",
+    "read_tip",
+    "read_trustee",
+    "read_trustees",
+    "total_supply",
+    "verify_commit_certificate",
+]

@@ -1,0 +1,272 @@
+"""Ledger state records: the values stored under the state's keys.
+
+Each record is a canonical CBOR array whose first item is its type (16 upward; 1-15 are
+wire objects). Records are decoded strictly like wire objects, because a state snapshot
+fetched from a peer is untrusted input too, and one record must have exactly one encoding
+or two nodes with the same ledger would disagree on the state root.
+
+Types: 16 Account, 17 Trustee, 18 Tip, 19 TrusteeList, 20 Supply, 21 PendingReward,
+22 BlockIdRecord. 24-31 are reserved for the market (offers, orders, leases).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, ClassVar
+
+from daoli.core import encoding as enc
+from daoli.core.crypto import PUBKEY_LEN
+from daoli.core.tx import MAX_MULTIADDR
+from daoli.errors import DecodeError
+
+# --- state keys ---------------------------------------------------------------------------
+
+PREFIX_ACCOUNT = b"A"
+PREFIX_TRUSTEE = b"T"
+PREFIX_GLOBAL = b"G"
+PREFIX_OFFER = b"O"
+"""Reserved for the market: resource offers."""
+PREFIX_ORDER = b"R"
+"""Reserved for the market: resource orders."""
+PREFIX_LEASE = b"L"
+"""Reserved for the market: leases."""
+PREFIX_UNCOMMITTED = b"N"
+"""Entries stored with the state but left out of the state root (see ``state.py``)."""
+
+KEY_TIP = PREFIX_GLOBAL + b"tip"
+KEY_ACTIVE = PREFIX_GLOBAL + b"active"
+KEY_PREV_ACTIVE = PREFIX_GLOBAL + b"prev_active"
+KEY_TRUSTEE_INDEX = PREFIX_GLOBAL + b"trustees"
+KEY_SUPPLY = PREFIX_GLOBAL + b"supply"
+KEY_PENDING = PREFIX_GLOBAL + b"pending_trustee_reward"
+KEY_TIP_ID = PREFIX_UNCOMMITTED + b"tip_id"
+
+
+def account_key(address: bytes) -> bytes:
+    return PREFIX_ACCOUNT + address
+
+
+def trustee_key(pubkey: bytes) -> bytes:
+    return PREFIX_TRUSTEE + pubkey
+
+
+# --- records ----------------------------------------------------------------------------
+
+
+class Record:
+    """Shared encode/decode plumbing; subclasses define TYPE, to_fields and from_fields."""
+
+    TYPE: ClassVar[int]
+    NAME: ClassVar[str]
+
+    def to_fields(self) -> list[Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_fields(cls, f: list[Any]) -> Any:
+        raise NotImplementedError
+
+    def encode(self) -> bytes:
+        return enc.encode(self.to_fields())
+
+    @classmethod
+    def decode(cls, data: bytes) -> Any:
+        return enc.decode_object(data, cls.TYPE, cls.from_fields, cls.NAME)
+
+
+@dataclass(frozen=True)
+class Account(Record):
+    """A balance and the next nonce the account must use.
+
+    An account with balance 0 and nonce 0 is not stored (it equals an absent one); once its
+    nonce is above 0 it is kept forever, or its old transactions could be replayed.
+    """
+
+    TYPE: ClassVar[int] = 16
+    NAME: ClassVar[str] = "account"
+    balance: int = 0
+    nonce: int = 0
+
+    def to_fields(self) -> list[Any]:
+        return [self.TYPE, self.balance, self.nonce]
+
+    @classmethod
+    def from_fields(cls, f: list[Any]) -> Account:
+        enc.expect_len(f, 3, "account")
+        return cls(enc.amount(f[1], "account.balance"), enc.uint(f[2], "account.nonce"))
+
+    @property
+    def is_empty(self) -> bool:
+        return self.balance == 0 and self.nonce == 0
+
+
+# Trustee status. Whether a BONDED trustee votes is decided by the active list, not here.
+BONDED = 0
+"""Bonded and a candidate for the active set at every epoch boundary."""
+LEAVING = 1
+"""Sent TrusteeLeave; leaves the active set at the next boundary."""
+UNBONDING = 2
+"""Out of the active set; the bond returns at the boundary of ``release_epoch``."""
+SLASHED = 3
+"""Bond taken by evidence; the record stays so the key can neither rejoin nor be slashed
+twice."""
+TRUSTEE_STATUSES = (BONDED, LEAVING, UNBONDING, SLASHED)
+STATUS_NAMES = {BONDED: "bonded", LEAVING: "leaving", UNBONDING: "unbonding",
+                SLASHED: "slashed"}
+
+
+@dataclass(frozen=True)
+class Trustee(Record):
+    TYPE: ClassVar[int] = 17
+    NAME: ClassVar[str] = "trustee"
+    pubkey: bytes
+    bond: int
+    multiaddr: str
+    status: int = BONDED
+    join_height: int = 0
+    join_index: int = 0
+    """Position of the TrusteeJoin in its block (or in the genesis list): the tie-break."""
+    release_epoch: int = 0
+    """For UNBONDING: the epoch whose first boundary returns the bond."""
+
+    def to_fields(self) -> list[Any]:
+        return [self.TYPE, self.pubkey, self.bond, self.multiaddr, self.status,
+                self.join_height, self.join_index, self.release_epoch]
+
+    @classmethod
+    def from_fields(cls, f: list[Any]) -> Trustee:
+        enc.expect_len(f, 8, "trustee")
+        status = enc.uint(f[4], "trustee.status")
+        if status not in TRUSTEE_STATUSES:
+            raise DecodeError(f"trustee.status: unknown status {status}")
+        return cls(enc.fixed_bytes(f[1], PUBKEY_LEN, "trustee.pubkey"),
+                   enc.amount(f[2], "trustee.bond"),
+                   enc.text(f[3], MAX_MULTIADDR, "trustee.multiaddr"), status,
+                   enc.uint(f[5], "trustee.join_height"), enc.uint(f[6], "trustee.join_index"),
+                   enc.uint(f[7], "trustee.release_epoch"))
+
+    @property
+    def rank_key(self) -> tuple[int, int, int, bytes]:
+        """Active-set order: highest bond, then earliest join, then the smaller key."""
+        return (-self.bond, self.join_height, self.join_index, self.pubkey)
+
+    @property
+    def status_name(self) -> str:
+        return STATUS_NAMES[self.status]
+
+
+@dataclass(frozen=True)
+class Tip(Record):
+    """The last applied block. ``cycle`` is None for the genesis (height 0).
+
+    ``block_id`` is not part of the encoded record: a block's id hashes its header, which
+    holds the state root, so the root cannot commit to that id. It is stored under the
+    uncommitted key ``KEY_TIP_ID`` instead and joined in by ``read_tip``.
+    """
+
+    TYPE: ClassVar[int] = 18
+    NAME: ClassVar[str] = "tip"
+    height: int
+    block_id: bytes
+    cycle: int | None
+    time_ms: int
+
+    def to_fields(self) -> list[Any]:
+        return [self.TYPE, self.height, self.cycle, self.time_ms]
+
+    @classmethod
+    def from_fields(cls, f: list[Any]) -> Tip:
+        enc.expect_len(f, 4, "tip")
+        cycle = None if f[2] is None else enc.uint(f[2], "tip.cycle")
+        return cls(enc.uint(f[1], "tip.height"), b"", cycle, enc.uint(f[3], "tip.time_ms"))
+
+
+@dataclass(frozen=True)
+class BlockIdRecord(Record):
+    TYPE: ClassVar[int] = 22
+    NAME: ClassVar[str] = "block_id"
+    block_id: bytes
+
+    def to_fields(self) -> list[Any]:
+        return [self.TYPE, self.block_id]
+
+    @classmethod
+    def from_fields(cls, f: list[Any]) -> BlockIdRecord:
+        enc.expect_len(f, 2, "block_id")
+        return cls(enc.fixed_bytes(f[1], 32, "block_id"))
+
+
+@dataclass(frozen=True)
+class TrusteeList(Record):
+    """A set of trustee public keys, sorted and unique (one encoding per set)."""
+
+    TYPE: ClassVar[int] = 19
+    NAME: ClassVar[str] = "trustee_list"
+    pubkeys: tuple[bytes, ...] = ()
+
+    def to_fields(self) -> list[Any]:
+        return [self.TYPE, list(self.pubkeys)]
+
+    @classmethod
+    def from_fields(cls, f: list[Any]) -> TrusteeList:
+        enc.expect_len(f, 2, "trustee_list")
+        keys = [enc.fixed_bytes(k, PUBKEY_LEN, "trustee_list.pubkey")
+                for k in enc.array(f[1], 1 << 20, "trustee_list")]
+        if keys != sorted(set(keys)):
+            raise DecodeError("trustee_list: keys must be sorted and unique")
+        return cls(tuple(keys))
+
+    @classmethod
+    def of(cls, keys: Any) -> TrusteeList:
+        return cls(tuple(sorted(set(keys))))
+
+    @cached_property
+    def as_set(self) -> frozenset[bytes]:
+        return frozenset(self.pubkeys)
+
+
+@dataclass(frozen=True)
+class Supply(Record):
+    """Supply counters. ``burned`` includes the burned half of slashes; ``slashed`` is the
+    total of slashed bonds, kept for reporting only."""
+
+    TYPE: ClassVar[int] = 20
+    NAME: ClassVar[str] = "supply"
+    genesis: int
+    minted: int = 0
+    burned: int = 0
+    slashed: int = 0
+
+    def to_fields(self) -> list[Any]:
+        return [self.TYPE, self.genesis, self.minted, self.burned, self.slashed]
+
+    @classmethod
+    def from_fields(cls, f: list[Any]) -> Supply:
+        enc.expect_len(f, 5, "supply")
+        return cls(enc.uint(f[1], "supply.genesis"), enc.uint(f[2], "supply.minted"),
+                   enc.uint(f[3], "supply.burned"), enc.uint(f[4], "supply.slashed"))
+
+    @property
+    def total(self) -> int:
+        """What must be held in balances, bonds and pending rewards together."""
+        return self.genesis + self.minted - self.burned
+
+
+@dataclass(frozen=True)
+class PendingReward(Record):
+    """The trustees' 30% of block ``height``'s subsidy, paid by block ``height + 1`` to the
+    signers of its ``last_commit``."""
+
+    TYPE: ClassVar[int] = 21
+    NAME: ClassVar[str] = "pending_trustee_reward"
+    height: int = 0
+    amount: int = 0
+
+    def to_fields(self) -> list[Any]:
+        return [self.TYPE, self.height, self.amount]
+
+    @classmethod
+    def from_fields(cls, f: list[Any]) -> PendingReward:
+        enc.expect_len(f, 3, "pending_trustee_reward")
+        return cls(enc.uint(f[1], "pending.height"), enc.amount(f[2], "pending.amount"))
