@@ -59,8 +59,8 @@ class Genesis:
         if len(self.trustees) > self.params.max_trustees:
             raise ConfigError("genesis lists more than max_trustees trustees")
         total = sum(a.amount for a in self.allocations) + sum(t.bond for t in self.trustees)
-        if total > enc.MAX_AMOUNT:
-            raise ConfigError("genesis supply exceeds 2^63 - 1 li")
+        if total + self.params.max_issuance > enc.MAX_AMOUNT:
+            raise ConfigError("genesis supply plus all future block rewards exceeds 2^63 - 1 li")
 
     def to_fields(self) -> list[Any]:
         return [self.TYPE, self.chain_id, self.genesis_time_ms, self.params.to_fields(),

@@ -61,6 +61,14 @@ class ChainParams:
     def pow_target(self) -> int:
         return (1 << 256) // self.pow_difficulty
 
+    @property
+    def max_issuance(self) -> int:
+        """Every coin block subsidies can ever mint (all halvings summed).
+
+        Genesis keeps its supply plus this below 2^63, so no balance can ever overflow and no
+        block can be made invalid by the rewards it pays."""
+        return sum((self.block_reward >> k) * self.halving_blocks for k in range(64))
+
     def to_fields(self) -> list[int]:
         """Parameters in declaration order: the canonical encoding inside the genesis."""
         return [getattr(self, f.name) for f in dataclasses.fields(self)]

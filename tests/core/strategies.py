@@ -343,8 +343,9 @@ def chain_params(draw: st.DrawFn, max_min_bond: int = 10**12) -> ChainParams:
     for f in fields(ChainParams):
         if f.name in ("phi_ms", "delta_ms", "min_bond"):
             continue
+        extremes = [1] if f.name in ("block_reward", "halving_blocks") else [1, MAX_AMOUNT]
         values[f.name] = draw(st.integers(1 if f.name in positive else 0, 1_000_000)
-                              | st.sampled_from([1, MAX_AMOUNT]))
+                              | st.sampled_from(extremes))
     cycle = values["cycle_ms"]
     values["phi_ms"] = draw(st.integers(0, cycle))
     values["delta_ms"] = draw(st.integers(0, cycle - values["phi_ms"]))

@@ -60,7 +60,7 @@ from daoli.core.tx import (
     UsageReceipt,
 )
 from daoli.core.vote import PREVOTE
-from daoli.errors import InvalidBlock, InvalidTransaction
+from daoli.errors import ConfigError, InvalidBlock, InvalidTransaction
 
 REWARD = 50 * LI_PER_DLC
 BOND = 1_000 * LI_PER_DLC
@@ -279,15 +279,16 @@ def test_exact_balance_can_be_spent_but_not_one_more() -> None:
     chain.check_invariants()
 
 
-def test_recipient_overflow_is_invalid() -> None:
-    # the genesis supply is 2^63 - 2; minting lets key 2 (the winner) push key 1 over
-    chain = Chain(make_genesis(balances={1: MAX_AMOUNT - 10**9 - 4000, 2: 10**9 - 1},
-                               min_bond=1000))
+def test_no_balance_can_overflow_because_genesis_bounds_all_issuance() -> None:
+    # genesis supply + every future reward may reach 2^63 - 1 but not pass it
+    issuance = make_genesis().params.max_issuance
+    top = MAX_AMOUNT - issuance - 4 * 1000  # four trustee bonds of 1000 li
+    chain = Chain(make_genesis(balances={1: top - 10**9, 2: 10**9}, min_bond=1000))
+    with pytest.raises(ConfigError, match="2\\^63"):
+        make_genesis(balances={1: top - 10**9 + 1, 2: 10**9}, min_bond=1000)
     chain.next(miner=2)
-    assert balance(chain, 2) > 2 * 10**9
-    reject(chain, chain.build([transfer(2, 1, 10**9 + 4001, 0)]), "2\\^63")
-    chain.next([transfer(2, 1, 10**9 + 4000, 0)])  # up to 2^63 - 1 exactly
-    assert balance(chain, 1) == MAX_AMOUNT
+    chain.next([transfer(2, 1, balance(chain, 2) - MIN_FEE, 0)], miner=1)
+    assert MAX_AMOUNT - issuance < balance(chain, 1) <= MAX_AMOUNT
 
 
 def test_replayed_nonce_rejected(chain: Chain) -> None:

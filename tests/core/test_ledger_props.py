@@ -26,7 +26,8 @@ from daoli.errors import InvalidBlock
 USERS = (1, 2, 3, 4)
 OUTSIDERS = (60, 61)  # recipients only: no coins, never senders
 START = {1: 10**9, 2: 5 * 10**6, 3: 10**4}
-HUGE = MAX_AMOUNT - 4 * 1000 - sum(START.values())  # key 4: the genesis supply is 2^63 - 1
+# key 4 holds all the rest: genesis supply plus every future reward is exactly 2^63 - 1
+HUGE = MAX_AMOUNT - 4 * 1000 - sum(START.values()) - make_genesis().params.max_issuance
 WINNER = 3
 
 
