@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eth_keyfile import create_keyfile_json, decode_keyfile_json
-
 from daoli.core.address import address_of
 from daoli.core.crypto import SECRET_LEN, check_pubkey, pubkey_from_secret
 from daoli.errors import DaoliError, WalletError
@@ -156,6 +154,8 @@ class WalletStore:
         info = self._parse(name, doc)
         _check_crypto(doc, info.file)
         try:
+            from eth_keyfile import decode_keyfile_json  # slow import (py_ecc): only on use
+
             secret = decode_keyfile_json(doc, password.encode("utf-8"))
         except ValueError as exc:  # eth-keyfile's MAC mismatch is a ValueError subclass
             if "mac mismatch" in str(exc).lower():
@@ -199,6 +199,8 @@ class WalletStore:
         pubkey = pubkey_from_secret(secret)
         created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         info = WalletInfo(name, address_of(pubkey), pubkey, path, file, created)
+        from eth_keyfile import create_keyfile_json  # slow import (py_ecc): only on use
+
         doc = create_keyfile_json(
             secret, password.encode("utf-8"), version=3, kdf="scrypt",
             iterations=LIGHT_SCRYPT_N if light_kdf else SCRYPT_N,
