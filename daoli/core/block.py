@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from daoli.core import encoding as enc
 from daoli.core.crypto import PUBKEY_LEN, SIG_LEN, TAG_HEADER, sign, signing_bytes, verify
-from daoli.core.hashing import EMPTY_ROOT, merkle_root, sha256
+from daoli.core.hashing import EMPTY_ROOT, merkle_root
 from daoli.core.ticket import Ticket
 from daoli.core.tx import Transaction
 from daoli.core.vote import CommitCertificate
@@ -18,8 +18,9 @@ MAX_PAYROLL = 1_024
 
 
 @dataclass(frozen=True)
-class Header:
+class Header(enc.ProtocolObject):
     TYPE: ClassVar[int] = 5
+    NAME: ClassVar[str] = "header"
     chain_id: str
     height: int
     cycle: int
@@ -72,22 +73,6 @@ class Header:
             proposer_sig=h32(f[12], SIG_LEN, "header.proposer_sig"),
         )
 
-    @cached_property
-    def encoded(self) -> bytes:
-        return enc.encode(self.to_fields())
-
-    def encode(self) -> bytes:
-        return self.encoded
-
-    @cached_property
-    def id(self) -> bytes:
-        """The block id: SHA-256 of the header's canonical encoding."""
-        return sha256(self.encoded)
-
-    @classmethod
-    def decode(cls, data: bytes) -> Header:
-        return enc.decode_object(data, cls.TYPE, cls.from_fields, "header")
-
 
 def payload_root(payload: tuple[Transaction, ...] | list[Transaction]) -> bytes:
     return merkle_root([tx.id for tx in payload])
@@ -102,8 +87,9 @@ def last_commit_root(cert: CommitCertificate | None) -> bytes:
 
 
 @dataclass(frozen=True)
-class Block:
+class Block(enc.ProtocolObject):
     TYPE: ClassVar[int] = 6
+    NAME: ClassVar[str] = "block"
     header: Header
     payload: tuple[Transaction, ...] = ()
     payroll: tuple[Ticket, ...] = ()
@@ -157,9 +143,6 @@ class Block:
         parts.extend(t.encoded for t in self.payroll)
         parts.append(enc.encode(None) if self.last_commit is None else self.last_commit.encoded)
         return b"".join(parts)
-
-    def encode(self) -> bytes:
-        return self.encoded
 
     @classmethod
     def decode(cls, data: bytes, max_bytes: int = enc.MAX_DECODE_BYTES) -> Block:

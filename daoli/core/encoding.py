@@ -10,8 +10,10 @@ before cbor2 sees it. Every failure of untrusted input surfaces as
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from functools import cached_property
+from typing import Any, ClassVar, Self, TypeVar
 
 import cbor2
 
@@ -30,6 +32,38 @@ T = TypeVar("T")
 def encode(value: Any) -> bytes:
     """Canonical CBOR of a tree of ints, bytes, str, bool, None, lists and dicts."""
     return cbor2.dumps(value, canonical=True)
+
+
+class ProtocolObject:
+    """What every protocol object shares: one canonical encoding, cached; an id that is its
+    SHA-256; and a strict ``decode``. Subclasses are frozen dataclasses that define ``TYPE``,
+    ``NAME``, ``to_fields`` and ``from_fields``."""
+
+    TYPE: ClassVar[int]
+    NAME: ClassVar[str]
+
+    def to_fields(self) -> list[Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_fields(cls, fields: list[Any]) -> Self:
+        raise NotImplementedError
+
+    @cached_property
+    def encoded(self) -> bytes:
+        return encode(self.to_fields())
+
+    def encode(self) -> bytes:
+        return self.encoded
+
+    @cached_property
+    def id(self) -> bytes:
+        """SHA-256 of the canonical encoding (SPEC section 1)."""
+        return hashlib.sha256(self.encoded).digest()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Self:
+        return decode_object(data, cls.TYPE, cls.from_fields, cls.NAME)
 
 
 def array_header(n: int) -> bytes:

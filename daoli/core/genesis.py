@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, ClassVar
 
 from daoli.core import encoding as enc
 from daoli.core.address import decode_address, encode_address
 from daoli.core.crypto import PUBKEY_LEN, check_pubkey
-from daoli.core.hashing import sha256
 from daoli.core.params import ChainParams
 from daoli.core.tx import MAX_MULTIADDR
 from daoli.errors import ConfigError, DaoliError, DecodeError
@@ -36,8 +34,9 @@ class GenesisTrustee:
 
 
 @dataclass(frozen=True)
-class Genesis:
+class Genesis(enc.ProtocolObject):
     TYPE: ClassVar[int] = 7
+    NAME: ClassVar[str] = "genesis"
     chain_id: str
     genesis_time_ms: int
     params: ChainParams
@@ -87,21 +86,6 @@ class Genesis:
         except ConfigError as exc:
             raise DecodeError(str(exc)) from None
 
-    @cached_property
-    def encoded(self) -> bytes:
-        return enc.encode(self.to_fields())
-
-    def encode(self) -> bytes:
-        return self.encoded
-
-    @cached_property
-    def id(self) -> bytes:
-        """Parent id of block 1."""
-        return sha256(self.encoded)
-
-    @classmethod
-    def decode(cls, data: bytes) -> Genesis:
-        return enc.decode_object(data, cls.TYPE, cls.from_fields, "genesis")
 
     # --- the TOML form users edit ---------------------------------------------------------
 

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import cached_property
 from typing import Any, ClassVar
 
 from daoli.core import encoding as enc
 from daoli.core.crypto import PUBKEY_LEN, SIG_LEN, TAG_TICKET, sign, signing_bytes, verify
-from daoli.core.hashing import sha256
 
 
 @dataclass(frozen=True)
-class Ticket:
+class Ticket(enc.ProtocolObject):
     TYPE: ClassVar[int] = 2
+    NAME: ClassVar[str] = "ticket"
     chain_id: str
     height: int
     cycle: int
@@ -55,18 +54,3 @@ class Ticket:
             time_ms=enc.uint(f[8], "ticket.time_ms"),
             sig=enc.fixed_bytes(f[9], SIG_LEN, "ticket.sig"),
         )
-
-    @cached_property
-    def encoded(self) -> bytes:
-        return enc.encode(self.to_fields())
-
-    def encode(self) -> bytes:
-        return self.encoded
-
-    @cached_property
-    def id(self) -> bytes:
-        return sha256(self.encoded)
-
-    @classmethod
-    def decode(cls, data: bytes) -> Ticket:
-        return enc.decode_object(data, cls.TYPE, cls.from_fields, "ticket")

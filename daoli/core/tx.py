@@ -8,13 +8,11 @@ but itself, behind the ``daoli/tx/v1`` tag and the chain id.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from functools import cached_property
 from typing import Any, ClassVar
 
 from daoli.core import encoding as enc
 from daoli.core.address import ADDRESS_LEN
 from daoli.core.crypto import PUBKEY_LEN, SIG_LEN, TAG_TX, sign, signing_bytes, verify
-from daoli.core.hashing import sha256
 from daoli.core.vote import Vote
 from daoli.errors import DecodeError
 
@@ -192,8 +190,9 @@ BODY_BY_NAME: dict[str, type[Body]] = {b.NAME: b for b in BODY_TYPES.values()}
 
 
 @dataclass(frozen=True)
-class Transaction:
+class Transaction(enc.ProtocolObject):
     TYPE: ClassVar[int] = 1
+    NAME: ClassVar[str] = "tx"
     chain_id: str
     sender_pubkey: bytes
     nonce: int
@@ -238,17 +237,6 @@ class Transaction:
             body=body_type.from_fields(body_fields),
             sig=enc.fixed_bytes(f[7], SIG_LEN, "tx.sig"),
         )
-
-    @cached_property
-    def encoded(self) -> bytes:
-        return enc.encode(self.to_fields())
-
-    def encode(self) -> bytes:
-        return self.encoded
-
-    @cached_property
-    def id(self) -> bytes:
-        return sha256(self.encoded)
 
     @classmethod
     def decode(cls, data: bytes) -> Transaction:

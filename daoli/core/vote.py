@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, ClassVar
 
 from daoli.core import encoding as enc
 from daoli.core.crypto import PUBKEY_LEN, SIG_LEN, TAG_VOTE, sign, signing_bytes, verify
-from daoli.core.hashing import sha256
 from daoli.errors import DecodeError, InvalidConsensusMessage
 
 PREVOTE = 1
@@ -27,8 +25,9 @@ def _block_id(value: Any, field: str) -> bytes:
 
 
 @dataclass(frozen=True)
-class Vote:
+class Vote(enc.ProtocolObject):
     TYPE: ClassVar[int] = 3
+    NAME: ClassVar[str] = "vote"
     chain_id: str
     vtype: int
     height: int
@@ -76,21 +75,6 @@ class Vote:
             sig=enc.fixed_bytes(f[8], SIG_LEN, "vote.sig"),
         )
 
-    @cached_property
-    def encoded(self) -> bytes:
-        return enc.encode(self.to_fields())
-
-    def encode(self) -> bytes:
-        return self.encoded
-
-    @cached_property
-    def id(self) -> bytes:
-        return sha256(self.encoded)
-
-    @classmethod
-    def decode(cls, data: bytes) -> Vote:
-        return enc.decode_object(data, cls.TYPE, cls.from_fields, "vote")
-
 
 def _replace_sig(vote: Vote, sig: bytes) -> Vote:
     return Vote(vote.chain_id, vote.vtype, vote.height, vote.round, vote.block_id,
@@ -107,7 +91,7 @@ class CommitSig:
 
 
 @dataclass(frozen=True)
-class CommitCertificate:
+class CommitCertificate(enc.ProtocolObject):
     """q precommits for one block at one (height, round): proof that the block is final.
 
     Signatures are sorted by trustee public key and unique, so a certificate for a given set
@@ -115,6 +99,7 @@ class CommitCertificate:
     """
 
     TYPE: ClassVar[int] = 4
+    NAME: ClassVar[str] = "certificate"
     height: int
     round: int
     block_id: bytes
@@ -163,18 +148,3 @@ class CommitCertificate:
             raise DecodeError("certificate: signatures must be sorted by key and unique")
         return cls(enc.uint(f[1], "certificate.height"), enc.uint(f[2], "certificate.round"),
                    block_id, tuple(sigs))
-
-    @cached_property
-    def encoded(self) -> bytes:
-        return enc.encode(self.to_fields())
-
-    def encode(self) -> bytes:
-        return self.encoded
-
-    @cached_property
-    def id(self) -> bytes:
-        return sha256(self.encoded)
-
-    @classmethod
-    def decode(cls, data: bytes) -> CommitCertificate:
-        return enc.decode_object(data, cls.TYPE, cls.from_fields, "certificate")
