@@ -7,7 +7,7 @@ import sys
 import typer
 
 from daoli import __version__
-from daoli.cli import chain, init, wallet
+from daoli.cli import chain, init, sim, wallet
 from daoli.cli.common import report_error
 from daoli.errors import DaoliError
 
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.add_typer(wallet.app, name="wallet")
 app.add_typer(chain.app, name="chain")
 app.command("init")(init.init)
+app.command("sim")(sim.sim)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,143 @@
+"""``daoli sim``: the deterministic discrete-event simulator of the whole consensus."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from daoli.cli.common import JsonOpt, emit, stderr, stdout
+from daoli.sim.behaviours import BEHAVIOURS
+from daoli.sim.network import LATENCY_KINDS, Partition
+from daoli.sim.runner import SimConfig, run
+
+_HELP = (
+    "Simulate trustees and miners running the real consensus code over a simulated network, "
+    "deterministically: the same seed gives the same output.\n\n"
+    "The lottery, throttle, adjusted clocks, I-BFT, block building and checking and the ledger "
+    "are the core modules; time is simulated (nothing sleeps).\n\n"
+    "The simulator SKIPS ECDSA: signatures are deterministic stand-ins and the state machines "
+    "are told messages are already verified (keys are real: lots are hashes of them).\n\n"
+    f"Latency models: {', '.join(LATENCY_KINDS)}. "
+    f"Byzantine behaviours: {', '.join(BEHAVIOURS)}."
+)
+
+
+def sim(
+    trustees: Annotated[int, typer.Option("--trustees", help="Number of trustees (each "
+                                          "also a sponsor).")] = 4,
+    miners: Annotated[int, typer.Option("--miners", help="Number of miners.")] = 100,
+    heights: Annotated[int, typer.Option("--heights", help="Heights to finalize.")] = 20,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of every random choice.")] = 1,
+    latency: Annotated[str, typer.Option("--latency", help="fixed|uniform|normal|lognormal"
+                                         )] = "uniform",
+    latency_ms: Annotated[float, typer.Option("--latency-ms", help="Mean (median for "
+                                              "lognormal) one-way delay.")] = 50.0,
+    jitter_ms: Annotated[float, typer.Option("--jitter-ms", help="Spread of the delay.")] = 20.0,
+    loss: Annotated[float, typer.Option("--loss", help="Probability a message is lost.")] = 0.0,
+    clock_skew_ms: Annotated[float, typer.Option("--clock-skew-ms", help="Each node's clock "
+                                                 "is off by a uniform draw in [-X, X].")] = 0.0,
+    partition: Annotated[list[str] | None, typer.Option(
+        "--partition", help="START_MS:END_MS:GROUPS, e.g. 5000:15000:2 (repeatable).")] = None,
+    byzantine: Annotated[int, typer.Option("--byzantine", help="Byzantine trustees.")] = 0,
+    behaviour: Annotated[str, typer.Option("--behaviour", help="|".join(BEHAVIOURS)
+                                           )] = "silent",
+    offline_winner: Annotated[float, typer.Option(
+        "--offline-winner", help="Fraction of heights whose luckiest sponsor does not "
+        "propose (exercises multi-core failover).")] = 0.0,
+    pow_: Annotated[bool, typer.Option("--pow", help="Grind real proof of work (difficulty "
+                                       "--pow-difficulty); default difficulty 1.")] = False,
+    pow_difficulty: Annotated[int, typer.Option("--pow-difficulty")] = 16,
+    heavy_miner: Annotated[float, typer.Option(
+        "--heavy-miner", help="Hash rate of miner 0 relative to the others.")] = 1.0,
+    diameter: Annotated[int, typer.Option("--diameter", help="Throttle diameter.")] = 16,
+    relay_hold_ms: Annotated[float, typer.Option(
+        "--relay-hold-ms", help="How long a node holds tickets to relay them in lot order.")
+    ] = 5.0,
+    max_sim_ms: Annotated[int, typer.Option("--max-sim-ms", help="Bound on simulated time "
+                                            "(0: derived).")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    cfg = SimConfig(
+        trustees=trustees, miners=miners, heights=heights, seed=seed, latency=latency,
+        latency_ms=latency_ms, jitter_ms=jitter_ms, loss=loss, clock_skew_ms=clock_skew_ms,
+        partitions=tuple(Partition.parse(p) for p in (partition or [])), byzantine=byzantine,
+        behaviour=behaviour, offline_winner=offline_winner, pow=pow_,
+        pow_difficulty=pow_difficulty, heavy_miner_rate=heavy_miner, diameter=diameter,
+        relay_hold_ms=relay_hold_ms, max_sim_ms=max_sim_ms)
+    report = run(cfg) if as_json else _run_with_progress(cfg)
+    emit(as_json, report, lambda: _human(report))
+
+
+sim.__doc__ = _HELP
+
+
+def _run_with_progress(cfg: SimConfig) -> dict[str, Any]:
+    """Run with a progress bar on stderr, shown only once the run has taken a second."""
+    t0 = time.perf_counter()
+    state: dict[str, Any] = {"bar": None, "task": None}
+
+    def progress(done: int, total: int) -> None:
+        bar = state["bar"]
+        if bar is None:
+            if time.perf_counter() - t0 < 1.0:
+                return
+            bar = Progress(TextColumn("simulating"), BarColumn(),
+                           TextColumn("{task.completed}/{task.total} heights"),
+                           TimeElapsedColumn(), console=stderr, transient=True)
+            bar.start()
+            state["bar"] = bar
+            state["task"] = bar.add_task("sim", total=total)
+        bar.update(state["task"], completed=done)
+
+    try:
+        return run(cfg, progress)
+    finally:
+        if state["bar"] is not None:
+            state["bar"].stop()
+
+
+def _fmt(s: dict[str, float]) -> str:
+    return f"mean {s['mean']:g}, median {s['median']:g}, min {s['min']:g}, max {s['max']:g}"
+
+
+def _human(r: dict[str, Any]) -> None:
+    c = r["config"]
+    t = Table(title=f"daoli sim: {c['trustees']} trustees, {c['miners']} miners, "
+                    f"seed {c['seed']} (ECDSA skipped)", show_header=False)
+    t.add_column("metric", style="bold")
+    t.add_column("value")
+    viol = r["safety_violations"]
+    t.add_row("heights finalized", f"{r['heights_finalized']} / {c['heights']}")
+    t.add_row("safety violations", f"[red]{viol}[/red]" if viol else "[green]0[/green]")
+    t.add_row("simulated time", f"{r['sim_seconds']} s ({r['seconds_per_block']} s/block)")
+    t.add_row("cycles per block", _fmt(r["cycles_per_block"]))
+    t.add_row("rounds per height", ", ".join(f"{k}: {v}"
+                                             for k, v in r["rounds_per_height"].items()))
+    t.add_row("time ties per draw (per node)", _fmt(r["time_ties_per_draw"]))
+    t.add_row("relayed tickets per node per draw", _fmt(r["relayed_tickets_per_node_per_draw"]))
+    t.add_row("payroll sizes", _fmt(r["payroll_sizes"]))
+    t.add_row("equivocation evidence seen", str(r["equivocation_evidence"]))
+    t.add_row("syncs / block fetches", f"{r['syncs']} / {r['block_fetches']}")
+    t.add_row("events", f"{r['events']:,}")
+    t.add_row("wall time", f"{r['wall_seconds']} s")
+    stdout.print(t)
+    rb = Table(title="trustee rewards by behaviour (li)")
+    for col in ("behaviour", "trustees", "mean", "min", "max"):
+        rb.add_column(col)
+    for beh, v in r["rewards_by_behaviour"].items():
+        rb.add_row(beh, str(v["trustees"]), f"{v['mean_trustee_li']:,.0f}",
+                   f"{v['min_trustee_li']:,}", f"{v['max_trustee_li']:,}")
+    stdout.print(rb)
+    wins = sorted(r["wins_by_miner"].items(), key=lambda kv: (-kv[1], int(kv[0])))[:10]
+    if wins:
+        stdout.print("top winners (miner: wins): "
+                     + ", ".join(f"{k}: {v}" for k, v in wins))
+    if r["offline_winner_heights"]:
+        ok = sum(1 for f in r["offline_winner_heights"]
+                 if f["winner_miner"] != f["withheld_miner"])
+        stdout.print(f"offline winners: {len(r['offline_winner_heights'])} heights, "
+                     f"{ok} finalized by the next ticket of the lineup")

@@ -1,0 +1,508 @@
+"""``SimConfig -> SimReport``: build a simulated network of trustees and miners, run it.
+
+Determinism: every random choice comes from a ``random.Random`` seeded by
+:func:`sub_seed` (the run's seed and a component name), the event queue breaks time ties by
+scheduling order, and dicts and sets are only iterated in a deterministic order. Two runs
+with the same config produce the same report, byte for byte, except ``wall_seconds``.
+
+The simulator skips ECDSA (see :mod:`daoli.sim.nodes`); everything else -- lottery,
+throttle, clocks, I-BFT, block building and checking, the ledger -- is the core code.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from typing import Any
+
+from daoli.core.block import Block
+from daoli.core.crypto import pubkey_from_secret
+from daoli.core.genesis import Genesis, GenesisTrustee
+from daoli.core.lottery import Draw, mine
+from daoli.core.params import ChainParams
+from daoli.core.rewards import split_subsidy
+from daoli.core.ticket import Ticket
+from daoli.core.vote import NIL, Vote
+from daoli.errors import ConfigError
+from daoli.sim.behaviours import (
+    BEHAVIOURS,
+    EQUIVOCATE,
+    HONEST,
+    VOTE_UNLUCKY,
+    check_behaviour,
+)
+from daoli.sim.events import EventQueue
+from daoli.sim.metrics import Metrics, histogram, summary
+from daoli.sim.network import LatencyModel, Network, Partition, sub_seed
+from daoli.sim.nodes import (
+    LedgerHub,
+    SimNode,
+    conflicting_target,
+    dissent_target,
+    equivocating_twin,
+)
+
+GENESIS_TIME_MS = 1_000
+"""Simulated time 0 is one second before genesis, so skewed clocks all start before it."""
+
+
+@cache
+def sim_key(role: str, index: int) -> tuple[bytes, bytes]:
+    """A real secp256k1 key pair for a simulated participant, the same in every run.
+
+    Lots are hashes of public keys, so keys must be real points; generating 10,000 of them
+    costs about half a second, hence the cache across runs in one process (a pure function
+    memoized, not shared mutable state).
+    """
+    secret = hashlib.sha256(f"daoli/sim/key/{role}/{index}".encode()).digest()
+    return secret, pubkey_from_secret(secret)
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    trustees: int = 4
+    miners: int = 100
+    heights: int = 20
+    seed: int = 1
+    latency: str = "uniform"
+    latency_ms: float = 50.0
+    jitter_ms: float = 20.0
+    loss: float = 0.0
+    clock_skew_ms: float = 0.0
+    partitions: tuple[Partition, ...] = ()
+    byzantine: int = 0
+    behaviour: str = "silent"
+    offline_winner: float = 0.0
+    """Fraction of heights in which the luckiest ticket's sponsor does not propose."""
+    pow: bool = False
+    pow_difficulty: int = 16
+    """Difficulty when ``pow`` is on (real grinding); without it the sim uses 1."""
+    heavy_miner_rate: float = 1.0
+    """Hash rate of miner 0 relative to the others (the "luck, not work" experiment)."""
+    work_ms: float = 30.0
+    """Mean time a unit-rate miner needs for one ticket's work."""
+    degree: int = 8
+    relay_hold_ms: float = 5.0
+    max_sim_ms: int = 0
+    """0: derived from heights, timeouts and partitions."""
+    cycle_ms: int = 1_000
+    phi_ms: int = 300
+    delta_ms: int = 200
+    diameter: int = 16
+
+    def validate(self) -> None:
+        if self.trustees < 1 or self.miners < 1 or self.heights < 1:
+            raise ConfigError("trustees, miners and heights must be at least 1")
+        if self.trustees > 1_000:
+            raise ConfigError("at most 1,000 trustees")
+        if self.miners >= 1 << 24:
+            raise ConfigError("at most 16,777,215 miners")
+        if not 0 <= self.byzantine <= self.trustees:
+            raise ConfigError("byzantine must be between 0 and the number of trustees")
+        check_behaviour(self.behaviour)
+        if not 0.0 <= self.offline_winner <= 1.0:
+            raise ConfigError("offline-winner must be a fraction in [0, 1]")
+        if self.heavy_miner_rate <= 0 or self.work_ms <= 0:
+            raise ConfigError("hash rates and work time must be positive")
+        if self.pow_difficulty < 1 or self.degree < 1 or self.relay_hold_ms < 0:
+            raise ConfigError("pow difficulty and degree must be >= 1, relay hold >= 0")
+
+    def chain_params(self) -> ChainParams:
+        return ChainParams(cycle_ms=self.cycle_ms, phi_ms=self.phi_ms, delta_ms=self.delta_ms,
+                           diameter=self.diameter,
+                           pow_difficulty=self.pow_difficulty if self.pow else 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["partitions"] = [f"{p.start_ms}:{p.end_ms}:{p.groups}" for p in self.partitions]
+        return d
+
+
+@dataclass
+class _Canon:
+    block: Block
+    round: int
+    at_ms: float
+
+
+@dataclass
+class World:
+    """Everything the nodes share: queue, network, ledger hub, metrics, participants."""
+
+    cfg: SimConfig
+    q: EventQueue = field(default_factory=EventQueue)
+    metrics: Metrics = field(default_factory=Metrics)
+
+    def __post_init__(self) -> None:
+        cfg = self.cfg
+        self.seed = cfg.seed
+        self.params = cfg.chain_params()
+        self.hold_ms = cfg.relay_hold_ms
+        self.close_after = self.params.phi_ms + self.params.delta_ms + 1
+        self.gtime = GENESIS_TIME_MS
+        n, m = cfg.trustees, cfg.miners
+        tkeys = [sim_key("trustee", i) for i in range(n)]
+        self.trustee_pub = [pk for _, pk in tkeys]
+        self.trustee_index = {pk: i for i, pk in enumerate(self.trustee_pub)}
+        self.genesis = Genesis(
+            f"sim-{cfg.seed % 10**12}", GENESIS_TIME_MS, self.params, (),
+            tuple(GenesisTrustee(pk, self.params.min_bond, f"/sim/{i}")
+                  for i, pk in enumerate(self.trustee_pub)))
+        self.chain_id = self.genesis.chain_id
+        self.net = Network(n, seed=cfg.seed, latency=cfg.latency, latency_ms=cfg.latency_ms,
+                           jitter_ms=cfg.jitter_ms, loss=cfg.loss, partitions=cfg.partitions,
+                           degree=cfg.degree)
+        self.retransmit = cfg.loss > 0 or bool(cfg.partitions)
+        self.hub = LedgerHub(self.genesis)
+        # participants
+        rng = random.Random(self.sub_seed("roles"))
+        order = list(range(n))
+        rng.shuffle(order)
+        byz = set(order[: cfg.byzantine])
+        skew_rng = random.Random(self.sub_seed("skew"))
+        self.nodes = [SimNode(self, i, self.trustee_pub[i],
+                              cfg.behaviour if i in byz else HONEST,
+                              skew_rng.uniform(-cfg.clock_skew_ms, cfg.clock_skew_ms))
+                      for i in range(n)]
+        self.miner_pub = [sim_key("miner", j)[1] for j in range(m)]
+        self.miner_index = {pk: j for j, pk in enumerate(self.miner_pub)}
+        self.miner_rate = [cfg.heavy_miner_rate if j == 0 else 1.0 for j in range(m)]
+        self.miner_sig = [hashlib.sha512(b"daoli/sim/fake-sig" + pk).digest()
+                          for pk in self.miner_pub]
+        arng = random.Random(self.sub_seed("attach"))
+        for j in range(m):
+            self.nodes[arng.randrange(n)].miners.append(j)
+        self.miner_rng = random.Random(self.sub_seed("mining"))
+        self.miner_latency = LatencyModel(cfg.latency, cfg.latency_ms, cfg.jitter_ms,
+                                          random.Random(self.sub_seed("miner-latency")))
+        self.canonical: dict[int, _Canon] = {}
+        self.offline: dict[int, int] = {}
+        """height -> miner whose sponsor withheld its winning proposal there."""
+        self.active = [nd for nd in self.nodes if not nd.silent]
+        self.honest = [nd for nd in self.nodes if nd.honest]
+        self.done = 0
+        self._prune_at = 32
+
+    # --- helpers the nodes call -------------------------------------------------------------
+
+    def sub_seed(self, name: str) -> int:
+        return sub_seed(self.seed, name)
+
+    @staticmethod
+    def fake_sig(pubkey: bytes) -> bytes:
+        return hashlib.sha512(b"daoli/sim/fake-sig" + pubkey).digest()
+
+    def winner_offline(self, height: int) -> bool:
+        p = self.cfg.offline_winner
+        if p <= 0:
+            return False
+        h = hashlib.sha256(f"{self.seed}/offline/{height}".encode()).digest()
+        return int.from_bytes(h[:8], "big") < p * (1 << 64)
+
+    def mine_for(self, node: SimNode, draw: Draw, start: int) -> None:
+        """The node's miners work on ``draw`` and hand their tickets to it, in batches."""
+        cfg = self.cfg
+        phi_end = start + self.params.phi_ms
+        rng = self.miner_rng
+        expo = rng.expovariate
+        lat = self.miner_latency.sample
+        work = cfg.work_ms
+        h, c, parent = draw.height, draw.cycle, draw.parent_id
+        base_key = (h << 48) | (c << 24)
+        chain_id = self.chain_id
+        sponsor = node.pub
+        pubs, rates, sigs = self.miner_pub, self.miner_rate, self.miner_sig
+        lot_of = draw.lot_of
+        target = self.params.pow_target
+        per_hash = work / self.params.pow_difficulty
+        entries: list[tuple[float, Ticket, int, bytes]] = []
+        for j in node.miners:
+            pk = pubs[j]
+            if cfg.pow:
+                nonce = mine(draw.seed, pk, target) or 0
+                compute = (nonce + 1) * per_hash / rates[j]
+            else:
+                nonce = 0
+                compute = expo(rates[j] / work)
+            t_ms = start + int(compute)
+            if t_ms > phi_end:
+                continue  # too slow this draw: the miner does not bother
+            arrival = t_ms + lat()
+            entries.append((arrival, Ticket(chain_id, h, c, parent, pk, sponsor, nonce, t_ms,
+                                            sigs[j]), base_key | j, lot_of(pk)))
+        self.metrics.tickets_generated += len(entries)
+        entries.sort(key=lambda e: e[0])
+        hold = self.hold_ms
+        q = self.q
+        batch: list[tuple[Ticket, int, bytes, int]] = []
+        end = -1.0
+        for arrival, t, key, lt in entries:
+            if arrival > end:
+                if batch:
+                    q.at(node.to_sim(end), node.on_own_tickets, batch, h)
+                batch = []
+                end = arrival + hold
+            batch.append((t, key, lt, int(arrival)))
+        if batch:
+            q.at(node.to_sim(end), node.on_own_tickets, batch, h)
+
+    def gossip_tickets(self, node: SimNode, relayed: list[tuple[Ticket, int, bytes]]) -> None:
+        i = node.idx
+        q = self.q
+        now = q.now
+        delay = self.net.delay
+        extra = node.ticket_extra_ms
+        nodes = self.nodes
+        k = len(relayed)
+        sent = skipped = 0
+        for j in self.net.overlay[i]:
+            peer = nodes[j]
+            sent += k
+            seen = peer.seen
+            items = [e for e in relayed if e[1] not in seen]
+            skipped += k - len(items)
+            if items and not peer.silent:
+                d = delay(i, j, now)
+                if d is not None:
+                    q.at(now + d + extra, peer.on_tickets, items, None)
+        self.metrics.ticket_msgs_sent += sent
+        self.metrics.ticket_msgs_skipped += skipped
+
+    def broadcast_vote(self, node: SimNode, vote: Vote) -> None:
+        beh = node.behaviour
+        other = vote
+        if beh == VOTE_UNLUCKY:
+            target = dissent_target(node, vote) if vote.block_id != NIL else NIL
+            if target != vote.block_id:
+                vote = equivocating_twin(vote, target, vote.sig)
+            other = vote
+        elif beh == EQUIVOCATE:
+            other = equivocating_twin(vote, conflicting_target(node, vote), vote.sig)
+        i = node.idx
+        q = self.q
+        now = q.now
+        delay = self.net.delay
+        self.metrics.vote_msgs_sent += len(self.nodes) - 1
+        for peer in self.active:
+            j = peer.idx
+            if j == i:
+                continue
+            if other is vote:
+                d = delay(i, j, now)
+                if d is not None:
+                    q.at(now + d, peer.on_vote, vote, None)
+                continue
+            # An equivocator: a third of the trustees get the vote, a third the conflicting
+            # one, a third both (as gossip relaying would eventually show them).
+            third = j % 3
+            for v in ((vote,), (other,), (vote, other))[third]:
+                d = delay(i, j, now)
+                if d is not None:
+                    q.at(now + d, peer.on_vote, v, None)
+
+    def retransmit_votes(self, node: SimNode, votes: list[Vote]) -> None:
+        """Re-gossip of our votes of the current round to peers still at that height (what
+        GossipSub's message cache does): lost votes must not stall a round for ever."""
+        if node.behaviour != HONEST:
+            return
+        i = node.idx
+        q = self.q
+        now = q.now
+        for vote in votes:
+            for peer in self.active:
+                if peer.idx != i and peer.height == vote.height:
+                    d = self.net.delay(i, peer.idx, now)
+                    if d is not None:
+                        q.at(now + d, peer.on_vote, vote, None)
+
+    def broadcast_block(self, node: SimNode, block: Block, half: int | None = None,
+                        only_missing: bool = False) -> None:
+        i = node.idx
+        q = self.q
+        now = q.now
+        bid = block.id
+        for peer in self.active:
+            j = peer.idx
+            if j == i or (half is not None and j & 1 != half):
+                continue
+            if only_missing and bid in peer.proposal_ids:
+                continue
+            d = self.net.delay(i, j, now)
+            if d is not None:
+                q.at(now + d, peer.on_proposal, block, None)
+        if half in (None, 0) and not only_missing:
+            node.on_proposal(block, None)
+
+    def relay_block(self, node: SimNode, block: Block) -> None:
+        """Gossip a valid proposal over the overlay to neighbours that do not hold it."""
+        i = node.idx
+        q = self.q
+        now = q.now
+        bid = block.id
+        nodes = self.nodes
+        for j in self.net.overlay[i]:
+            peer = nodes[j]
+            if peer.silent or bid in peer.proposal_ids:
+                continue
+            d = self.net.delay(i, j, now)
+            if d is not None:
+                q.at(now + d, peer.on_proposal, block, None)
+
+    def on_finalized(self, node: SimNode, block: Block, round_: int) -> None:
+        if not node.honest:
+            return
+        h = block.height
+        self.metrics.record_decision(h, block.id)
+        if h not in self.canonical:
+            self.canonical[h] = _Canon(block, round_, self.q.now)
+        if h == self.cfg.heights:
+            self.done += 1
+        if h >= self._prune_at:
+            self._prune_at = h + 32
+            low = min(nd.height for nd in self.active) - 2
+            if low > 0:
+                self.hub.prune(low)
+
+    # --- the run ----------------------------------------------------------------------------
+
+    def max_sim_ms(self) -> float:
+        cfg = self.cfg
+        if cfg.max_sim_ms:
+            return float(cfg.max_sim_ms)
+        p = self.params
+        per_height = 4 * p.cycle_ms + 3 * (p.timeout_propose_ms + p.timeout_prevote_ms
+                                           + p.timeout_precommit_ms + 2 * p.timeout_delta_ms)
+        heal = self.net.last_heal_ms()
+        return GENESIS_TIME_MS + heal + cfg.heights * per_height + 30_000
+
+    def run(self, progress: Callable[[int, int], None] | None = None) -> None:
+        for nd in self.nodes:
+            nd.start()
+        end = self.max_sim_ms()
+        target = len(self.honest)
+        chunk = 10 * self.params.cycle_ms
+        t = 0.0
+        q = self.q
+
+        def stop() -> bool:
+            return self.done >= target
+
+        while t < end and not stop() and len(q):
+            t = min(t + chunk, end)
+            q.run_until(t, stop)
+            if progress is not None:
+                progress(min(len(self.canonical), self.cfg.heights), self.cfg.heights)
+
+
+def run(cfg: SimConfig, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Run one simulation and return its report (a JSON-ready dict)."""
+    cfg.validate()
+    wall0 = time.perf_counter()
+    # The run allocates tens of millions of short-lived, acyclic tuples and messages; the
+    # cyclic collector would rescan them for nothing (a quarter of the run time). Reference
+    # counting frees them anyway, and the collector is restored (and run) afterwards.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        world = World(cfg)
+        world.run(progress)
+        report = build_report(world)
+    finally:
+        if was_enabled:
+            gc.enable()
+    report["wall_seconds"] = round(time.perf_counter() - wall0, 3)
+    return report
+
+
+def build_report(w: World) -> dict[str, Any]:
+    cfg = w.cfg
+    m = w.metrics
+    canon = w.canonical
+    heights = 0
+    while heights + 1 in canon:
+        heights += 1
+    chain = [canon[h] for h in range(1, heights + 1)]
+    cycles: list[int] = []
+    prev_cycle = -1
+    for c in chain:
+        cycles.append(c.block.header.cycle - prev_cycle)
+        prev_cycle = c.block.header.cycle
+    rounds = [c.round for c in chain]
+    payrolls = [len(c.block.payroll) for c in chain]
+    wins: dict[int, int] = {}
+    trustee_li = [0] * cfg.trustees
+    sponsor_li = [0] * cfg.trustees
+    certs_signed = [0] * cfg.trustees
+    for c in chain:
+        b = c.block
+        wmin = w.miner_index.get(b.header.winner_ticket.miner_pubkey, -1)
+        wins[wmin] = wins.get(wmin, 0) + 1
+        chk = w.hub.checks.get(b.id)
+        if chk is None or chk.result is None:
+            continue
+        res = chk.result
+        sp = w.trustee_index.get(b.header.proposer_pubkey)
+        if sp is not None:
+            sponsor_li[sp] += split_subsidy(res.subsidy).sponsor
+        if b.last_commit is not None and b.last_commit.sigs:
+            each = res.trustee_reward_paid // len(b.last_commit.sigs)
+            for s in b.last_commit.sigs:
+                ti = w.trustee_index.get(s.trustee_pubkey)
+                if ti is not None:
+                    trustee_li[ti] += each
+                    certs_signed[ti] += 1
+    by_trustee = {str(i): {"behaviour": nd.behaviour, "trustee_li": trustee_li[i],
+                           "sponsor_li": sponsor_li[i], "certificates_signed": certs_signed[i],
+                           "miners": len(nd.miners)}
+                  for i, nd in enumerate(w.nodes)}
+    by_behaviour: dict[str, dict[str, float]] = {}
+    for beh in (HONEST, *BEHAVIOURS):
+        group = [i for i, nd in enumerate(w.nodes) if nd.behaviour == beh]
+        if group:
+            by_behaviour[beh] = {
+                "trustees": len(group),
+                "mean_trustee_li": round(sum(trustee_li[i] for i in group) / len(group), 1),
+                "min_trustee_li": min(trustee_li[i] for i in group),
+                "max_trustee_li": max(trustee_li[i] for i in group),
+            }
+    offline = sorted(h for h in w.offline if h <= heights)
+    failovers = []
+    for h in offline:
+        c = canon[h]
+        winner = w.miner_index.get(c.block.header.winner_ticket.miner_pubkey, -1)
+        failovers.append({"height": h, "withheld_miner": w.offline[h],
+                          "winner_miner": winner, "round": c.round})
+    honest_heights = [len(nd.chain) for nd in w.honest]
+    report: dict[str, Any] = {
+        "config": cfg.to_dict(),
+        "skips_ecdsa": True,
+        "heights_finalized": heights,
+        "honest_min_height": min(honest_heights) if honest_heights else 0,
+        "safety_violations": len(m.safety_violations),
+        "safety_violation_heights": m.safety_violations[:100],
+        "cycles_per_block": summary(cycles),
+        "rounds_per_height": histogram(rounds),
+        "payroll_sizes": summary(payrolls),
+        "wins_by_miner": {str(k): wins[k] for k in sorted(wins)},
+        "rewards_by_trustee": by_trustee,
+        "rewards_by_behaviour": by_behaviour,
+        "offline_winner_heights": failovers,
+        "sim_seconds": round((w.q.now - GENESIS_TIME_MS) / 1000.0, 3),
+        "events": w.q.events_run,
+        "network": {"messages_sent": w.net.sent, "messages_lost": w.net.lost},
+        "ledger_applies": w.hub.applies,
+    }
+    report.update(m.as_dict())
+    if chain:
+        span = chain[-1].at_ms - GENESIS_TIME_MS
+        report["seconds_per_block"] = round(span / 1000.0 / len(chain), 3)
+    else:
+        report["seconds_per_block"] = None
+    report["f"] = (cfg.trustees - 1) // 3
+    report["liveness_bound_hit"] = heights < cfg.heights
+    return report
