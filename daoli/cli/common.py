@@ -43,9 +43,20 @@ class _ConsoleProxy:
 
     def __init__(self, to_stderr: bool) -> None:
         self._to_stderr = to_stderr
+        self._key: tuple[int, str | None] | None = None
+        self._console: Console | None = None
+
+    def _current(self) -> Console:
+        # one Console per (stream, width): live displays (progress bars) keep their state
+        stream = sys.stderr if self._to_stderr else sys.stdout
+        key = (id(stream), os.environ.get("COLUMNS"))
+        if self._console is None or key != self._key:
+            self._console = Console(stderr=self._to_stderr, soft_wrap=True)
+            self._key = key
+        return self._console
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(Console(stderr=self._to_stderr, soft_wrap=True), name)
+        return getattr(self._current(), name)
 
 
 stdout: Console = _ConsoleProxy(False)  # type: ignore[assignment]

@@ -6,10 +6,11 @@ import time
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from daoli.cli.common import JsonOpt, emit, stderr, stdout
+from daoli.cli.common import JsonOpt, emit, stdout
 from daoli.sim.behaviours import BEHAVIOURS
 from daoli.sim.network import LATENCY_KINDS, Partition
 from daoli.sim.runner import SimConfig, run
@@ -87,7 +88,7 @@ def _run_with_progress(cfg: SimConfig) -> dict[str, Any]:
                 return
             bar = Progress(TextColumn("simulating"), BarColumn(),
                            TextColumn("{task.completed}/{task.total} heights"),
-                           TimeElapsedColumn(), console=stderr, transient=True)
+                           TimeElapsedColumn(), console=Console(stderr=True), transient=True)
             bar.start()
             state["bar"] = bar
             state["task"] = bar.add_task("sim", total=total)
