@@ -49,9 +49,16 @@ def sim(
     offline_winner: Annotated[float, typer.Option(
         "--offline-winner", help="Fraction of heights whose luckiest sponsor does not "
         "propose (exercises multi-core failover).")] = 0.0,
-    pow_: Annotated[bool, typer.Option("--pow", help="Grind real proof of work (difficulty "
-                                       "--pow-difficulty); default difficulty 1.")] = False,
-    pow_difficulty: Annotated[int, typer.Option("--pow-difficulty")] = 16,
+    pow_: Annotated[bool, typer.Option("--pow", help="Grind and check real nonces; without it "
+                                       "work is modelled (an exponential time).")] = False,
+    pow_difficulty: Annotated[int, typer.Option(
+        "--pow-difficulty", help="Genesis difficulty; the ledger retargets it every "
+        "--epoch-blocks.")] = 16,
+    hash_time_ms: Annotated[float, typer.Option(
+        "--hash-time-ms", help="Simulated time of one hash for a unit-rate miner (a ticket "
+        "takes difficulty x this on average).")] = 10.0,
+    epoch_blocks: Annotated[int, typer.Option(
+        "--epoch-blocks", help="Blocks per epoch (difficulty retarget period).")] = 32,
     heavy_miner: Annotated[float, typer.Option(
         "--heavy-miner", help="Hash rate of miner 0 relative to the others.")] = 1.0,
     diameter: Annotated[int, typer.Option("--diameter", help="Throttle diameter.")] = 16,
@@ -67,7 +74,8 @@ def sim(
         latency_ms=latency_ms, jitter_ms=jitter_ms, loss=loss, clock_skew_ms=clock_skew_ms,
         partitions=tuple(Partition.parse(p) for p in (partition or [])), byzantine=byzantine,
         behaviour=behaviour, offline_winner=offline_winner, pow=pow_,
-        pow_difficulty=pow_difficulty, heavy_miner_rate=heavy_miner, diameter=diameter,
+        pow_difficulty=pow_difficulty, hash_time_ms=hash_time_ms, epoch_blocks=epoch_blocks,
+        heavy_miner_rate=heavy_miner, diameter=diameter,
         relay_hold_ms=relay_hold_ms, max_sim_ms=max_sim_ms)
     report = run(cfg) if as_json else _run_with_progress(cfg)
     emit(as_json, report, lambda: _human(report))
@@ -105,6 +113,14 @@ def _fmt(s: dict[str, float]) -> str:
     return f"mean {s['mean']:g}, median {s['median']:g}, min {s['min']:g}, max {s['max']:g}"
 
 
+def _by_epoch(values: list[Any]) -> str:
+    """A per-epoch list, elided in the middle when long."""
+    text = [("-" if v is None else f"{v:g}") for v in values]
+    if len(text) > 12:
+        text = [*text[:6], "...", *text[-6:]]
+    return " ".join(text) or "-"
+
+
 def _human(r: dict[str, Any]) -> None:
     c = r["config"]
     t = Table(title=f"daoli sim: {c['trustees']} trustees, {c['miners']} miners, "
@@ -119,6 +135,8 @@ def _human(r: dict[str, Any]) -> None:
     t.add_row("rounds per height", ", ".join(f"{k}: {v}"
                                              for k, v in r["rounds_per_height"].items()))
     t.add_row("time ties per draw (per node)", _fmt(r["time_ties_per_draw"]))
+    t.add_row("pow difficulty by epoch", _by_epoch(r["pow_difficulty_by_epoch"]))
+    t.add_row("median time ties by epoch", _by_epoch(r["time_ties_median_by_epoch"]))
     t.add_row("relayed tickets per node per draw", _fmt(r["relayed_tickets_per_node_per_draw"]))
     t.add_row("payroll sizes", _fmt(r["payroll_sizes"]))
     t.add_row("equivocation evidence seen", str(r["equivocation_evidence"]))

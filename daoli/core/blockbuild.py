@@ -15,9 +15,10 @@ Rules this module adds on top of the ledger (recorded in docs/protocol.md):
   is still built), and the payload stops growing before ``max_block_bytes`` is reached.
 * Validity = header (chain, height, parent, cycle, time rules of SPEC 2), proposer = the
   winner ticket's sponsor with a valid signature, the winner ticket and the payroll
-  (``lottery.check_payroll``: work, signatures, seed on the parent, computation-lucky time,
-  strictly increasing lots, at most ``diameter - 1``), the parent's commit certificate, every
-  transaction, and the state root. The future-time rule (``time_ms <= adjusted now +
+  (``lottery.check_payroll``: work at the difficulty in effect on the parent state,
+  signatures, seed on the parent, computation-lucky time, strictly increasing lots, at most
+  ``diameter - 1``), the parent's commit certificate, every transaction, and the state
+  root. The future-time rule (``time_ms <= adjusted now +
   max_drift``) is the only subjective part and is checked only when ``adjusted_now_ms`` is
   given (a syncing node checks old blocks without it).
 """
@@ -32,7 +33,14 @@ from daoli.core.block import Block, Header, last_commit_root, payload_root, payr
 from daoli.core.clock import check_header_time
 from daoli.core.genesis import Genesis
 from daoli.core.hashing import EMPTY_ROOT
-from daoli.core.ledger import BlockResult, apply_block, block_size, read_tip
+from daoli.core.ledger import (
+    BlockResult,
+    InvalidTransactionInBlock,
+    apply_block,
+    block_size,
+    read_pow_difficulty,
+    read_tip,
+)
 from daoli.core.ledger_types import KEY_TIP_ID, BlockIdRecord
 from daoli.core.lottery import check_payroll
 from daoli.core.params import ChainParams
@@ -40,7 +48,7 @@ from daoli.core.state import StateReader
 from daoli.core.ticket import Ticket
 from daoli.core.tx import Transaction
 from daoli.core.vote import CommitCertificate
-from daoli.errors import InvalidBlock
+from daoli.errors import DecodeError, InvalidBlock
 
 HeaderSigner = Callable[[Header], Header]
 """Returns the header with ``proposer_sig`` filled in; injectable so a simulator can sign
@@ -80,20 +88,13 @@ class BlockCheck:
         return self.reason is None
 
 
-def _params_for(genesis: Genesis, pow_difficulty: int | None) -> ChainParams:
+def params_at(genesis: Genesis, pow_difficulty: int) -> ChainParams:
+    """The genesis parameters with the difficulty in effect (what Draw, Lottery and
+    ``check_payroll`` take); the genesis object itself when nothing changed."""
     p = genesis.params
-    if pow_difficulty is None or pow_difficulty == p.pow_difficulty:
+    if pow_difficulty == p.pow_difficulty:
         return p
     return p.replace(pow_difficulty=pow_difficulty)
-
-
-def _tx_index(exc: InvalidBlock) -> int | None:
-    """The index of the refused transaction in an ``apply_block`` error ("tx 3: ...")."""
-    msg = str(exc)
-    if not msg.startswith("tx "):
-        return None
-    head = msg[3:].split(":", 1)[0]
-    return int(head) if head.isdigit() else None
 
 
 def _draft(genesis: Genesis, height: int, cycle: int, time_ms: int, parent_id: bytes,
@@ -146,11 +147,9 @@ def build_block(state: StateReader, acc: bytes, genesis: Genesis, *, winner: Tic
             result = apply_block(state, acc, genesis, Block(header, payload, roll, last_commit),
                                  check_state_root=False, verify_signatures=False)
             break
-        except InvalidBlock as exc:
-            i = _tx_index(exc)
-            if i is None:
-                raise
-            bad = chosen[i]
+        except InvalidTransactionInBlock as exc:
+            bad = chosen[exc.tx_index]
+            i = exc.tx_index
             # Later transactions of the same sender would now have a nonce gap: drop them too.
             drop = [tx for tx in chosen[i:] if tx.sender_pubkey == bad.sender_pubkey]
             skipped.extend(drop)
@@ -194,10 +193,12 @@ def check_block(state: StateReader, acc: bytes, genesis: Genesis, block: Block, 
                 verify_signatures: bool = True) -> BlockCheck:
     """Objective validity of a proposal on the tip of ``state`` (SPEC 4 "Valid").
 
-    ``pow_difficulty`` is the difficulty in effect for this height if a retarget changed it
-    (default: the genesis value). ``verify_signatures=False`` is for callers that verified
-    every signature already (or, in the simulator, use fake ones). Never raises for a bad
-    block: the reason comes back as text.
+    The winner ticket and the payroll must carry work at ``pow_difficulty``, by default the
+    difficulty in effect on ``state`` (the parent's state: ``read_pow_difficulty``, which
+    follows the retargets). A caller passes one only to override it, e.g. 1 in a simulator
+    that models work instead of grinding it. ``verify_signatures=False`` is for callers
+    that verified every signature already (or, in the simulator, use fake ones). Never
+    raises for a bad block: the reason comes back as text.
     """
     h = block.header
     tip = read_tip(state)
@@ -221,7 +222,12 @@ def check_block(state: StateReader, acc: bytes, genesis: Genesis, block: Block, 
         if why is not None:
             return BlockCheck(why)
     # Ticket signatures are left to apply_block below, which verifies them anyway.
-    why = check_payroll(w, block.payroll, _params_for(genesis, pow_difficulty),
+    if pow_difficulty is None:
+        try:
+            pow_difficulty = read_pow_difficulty(state)
+        except (InvalidBlock, DecodeError) as exc:
+            return BlockCheck(f"corrupt ledger state: {exc}")
+    why = check_payroll(w, block.payroll, params_at(genesis, pow_difficulty),
                         genesis.genesis_time_ms, chain_id=genesis.chain_id, verify_sig=False)
     if why is not None:
         return BlockCheck(why)

@@ -6,7 +6,7 @@ fetched from a peer is untrusted input too, and one record must have exactly one
 or two nodes with the same ledger would disagree on the state root.
 
 Types: 16 Account, 17 Trustee, 18 Tip, 19 TrusteeList, 20 Supply, 21 PendingReward,
-22 BlockIdRecord. 24-31 are reserved for the market (offers, orders, leases).
+22 BlockIdRecord, 23 PowState. 24-31 are reserved for the market (offers, orders, leases).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from daoli.core import encoding as enc
 from daoli.core.crypto import PUBKEY_LEN
+from daoli.core.encoding import MAX_AMOUNT
 from daoli.core.tx import MAX_MULTIADDR
 from daoli.errors import DecodeError
 
@@ -40,6 +41,7 @@ KEY_PREV_ACTIVE = PREFIX_GLOBAL + b"prev_active"
 KEY_TRUSTEE_INDEX = PREFIX_GLOBAL + b"trustees"
 KEY_SUPPLY = PREFIX_GLOBAL + b"supply"
 KEY_PENDING = PREFIX_GLOBAL + b"pending_trustee_reward"
+KEY_POW = PREFIX_GLOBAL + b"pow"
 KEY_TIP_ID = PREFIX_UNCOMMITTED + b"tip_id"
 
 
@@ -270,3 +272,37 @@ class PendingReward(Record):
     def from_fields(cls, f: list[Any]) -> PendingReward:
         enc.expect_len(f, 3, "pending_trustee_reward")
         return cls(enc.uint(f[1], "pending.height"), enc.amount(f[2], "pending.amount"))
+
+
+MAX_POW_ESTIMATES = 1 << 20
+"""Decoding bound on the estimates list; the ledger holds it to ``epoch_blocks - 1``."""
+
+
+@dataclass(frozen=True)
+class PowState(Record):
+    """The proof-of-work difficulty in effect for the next block, and the time-tie
+    estimates of the blocks applied so far in the current epoch (oldest first).
+
+    It is consensus state (every ticket of the next height is judged against
+    ``difficulty``), so it is committed by the state root like any other record; the
+    estimates ride along because the retarget at the boundary needs every block of the
+    epoch, and re-reading old blocks would make applying a block depend on history.
+    """
+
+    TYPE: ClassVar[int] = 23
+    NAME: ClassVar[str] = "pow"
+    difficulty: int
+    estimates: tuple[int, ...] = ()
+
+    def to_fields(self) -> list[Any]:
+        return [self.TYPE, self.difficulty, list(self.estimates)]
+
+    @classmethod
+    def from_fields(cls, f: list[Any]) -> PowState:
+        enc.expect_len(f, 3, "pow")
+        difficulty = enc.uint(f[1], "pow.difficulty", MAX_AMOUNT)
+        if difficulty < 1:
+            raise DecodeError("pow.difficulty: must be at least 1")
+        estimates = tuple(enc.uint(e, "pow.estimate")
+                          for e in enc.array(f[2], MAX_POW_ESTIMATES, "pow.estimates"))
+        return cls(difficulty, estimates)

@@ -33,6 +33,9 @@ class Metrics:
     safety_violations: list[int] = field(default_factory=list)
     relays_per_draw: list[int] = field(default_factory=list)
     ties_per_draw: list[int] = field(default_factory=list)
+    ties_by_epoch: dict[int, list[int]] = field(default_factory=dict)
+    """The same observations keyed by the epoch of the height drawn for (0 = heights
+    1..epoch_blocks): what retargeting is meant to move toward ``diameter``."""
     tickets_generated: int = 0
     ticket_msgs_sent: int = 0
     """Ticket deliveries, one per (ticket, neighbour); includes those skipped because the

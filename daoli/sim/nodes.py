@@ -14,6 +14,12 @@ decision:
 * **One ledger per block.** Objective validity (``check_block``) and the state after a block
   depend only on (parent state, block), so the :class:`LedgerHub` computes them once per
   block id and every node that asks gets the same answer it would have computed itself.
+
+Proof of work follows the ledger: every node mines and judges tickets at the difficulty in
+effect on its tip (``BlockResult.pow_difficulty``, which the ledger retargets every epoch).
+Without ``--pow`` the work is *modelled* (a miner's time is exponential with mean
+``difficulty * hash_time_ms / rate``, nonce 0), so blocks are checked as if at difficulty 1,
+exactly as signatures are skipped; with ``--pow`` nonces are ground and checked for real.
 """
 
 from __future__ import annotations
@@ -36,7 +42,12 @@ from daoli.core.ibft import (
     ScheduleTimeout,
     should_propose,
 )
-from daoli.core.ledger import active_trustees, genesis_diff, verify_commit_certificate
+from daoli.core.ledger import (
+    active_trustees,
+    genesis_diff,
+    read_pow_difficulty,
+    verify_commit_certificate,
+)
 from daoli.core.lottery import Lottery, lot, seed
 from daoli.core.state import MemoryState
 from daoli.core.ticket import Ticket
@@ -58,14 +69,21 @@ Luck = tuple[int, bytes]
 
 
 class LedgerHub:
-    """Block validity and post-block states, computed once per block id for all nodes."""
+    """Block validity and post-block states, computed once per block id for all nodes.
 
-    def __init__(self, genesis: Genesis) -> None:
+    ``check_difficulty`` is passed to ``check_block``: None checks work at the difficulty in
+    effect (real grinding), 1 skips it (modelled work).
+    """
+
+    def __init__(self, genesis: Genesis, check_difficulty: int | None = None) -> None:
         self.genesis = genesis
+        self.check_difficulty = check_difficulty
         g = MemoryState()
         g.apply(genesis_diff(genesis))
         self.states: dict[bytes, MemoryState] = {genesis.id: g}
         self.state_height: dict[bytes, int] = {genesis.id: 0}
+        self.difficulty: dict[bytes, int] = {genesis.id: read_pow_difficulty(g)}
+        """block id -> the proof-of-work difficulty in effect on top of that block."""
         self.voters: dict[bytes, tuple[bytes, ...]] = {genesis.id: tuple(active_trustees(g))}
         self.blocks: dict[bytes, Block] = {}
         self.checks: dict[bytes, BlockCheck] = {}
@@ -88,7 +106,8 @@ class LedgerHub:
             if parent is None:
                 return BlockCheck("unknown parent")  # not cached: the parent may come later
             self.applies += 1
-            c = check_block(parent, parent.acc, self.genesis, block, verify_signatures=False)
+            c = check_block(parent, parent.acc, self.genesis, block, verify_signatures=False,
+                            pow_difficulty=self.check_difficulty)
             self.checks[bid] = c
         return c
 
@@ -103,6 +122,7 @@ class LedgerHub:
             self.states[bid] = st
             self.state_height[bid] = block.height
             self.voters[bid] = tuple(chk.result.active_trustees)
+            self.difficulty[bid] = chk.result.pow_difficulty
         return st
 
     def prune(self, below_height: int) -> None:
@@ -111,6 +131,7 @@ class LedgerHub:
         for b in dead:
             del self.states[b]
             del self.state_height[b]
+            self.difficulty.pop(b, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +232,8 @@ class SimNode:
         self.tip_id = tip_id
         self.tip_cycle = tip_cycle
         now = self.adj()
-        self.lottery.set_tip(tip_h, tip_id, tip_cycle, now)
+        self.lottery.set_tip(tip_h, tip_id, tip_cycle, now,
+                             params=w.params_at(hub.difficulty[tip_id]))
         self.hs = HeightState(w.genesis.chain_id, self.height, tip_id, self.pub,
                               self.sign_vote, hub.voters[tip_id], w.params)
         self.seen = set()
@@ -386,6 +408,7 @@ class SimNode:
         ties += self.quiet.pop(c, 0)
         if ties or relays:
             w.metrics.ties_per_draw.append(ties)
+            w.metrics.ties_by_epoch.setdefault((h - 1) // w.params.epoch_blocks, []).append(ties)
             w.metrics.relays_per_draw.append(relays)
         hs = self.hs
         assert hs is not None

@@ -21,9 +21,10 @@ from functools import cache
 from typing import Any
 
 from daoli.core.block import Block
+from daoli.core.clock import median_int
 from daoli.core.crypto import pubkey_from_secret
 from daoli.core.genesis import Genesis, GenesisTrustee
-from daoli.core.lottery import Draw, mine
+from daoli.core.lottery import Draw, mine, time_ties_estimate
 from daoli.core.params import ChainParams
 from daoli.core.rewards import split_subsidy
 from daoli.core.ticket import Ticket
@@ -80,12 +81,18 @@ class SimConfig:
     offline_winner: float = 0.0
     """Fraction of heights in which the luckiest ticket's sponsor does not propose."""
     pow: bool = False
+    """Grind and check real nonces; without it work is modelled (see ``hash_time_ms``)."""
     pow_difficulty: int = 16
-    """Difficulty when ``pow`` is on (real grinding); without it the sim uses 1."""
+    """Genesis difficulty; the ledger retargets it every ``epoch_blocks``."""
     heavy_miner_rate: float = 1.0
     """Hash rate of miner 0 relative to the others (the "luck, not work" experiment)."""
-    work_ms: float = 30.0
-    """Mean time a unit-rate miner needs for one ticket's work."""
+    hash_time_ms: float = 10.0
+    """Simulated time one hash costs a unit-rate miner: a ticket at difficulty D takes an
+    exponential time of mean ``D * hash_time_ms / rate`` (D expected hashes). The default
+    makes a ticket cost 160 ms at the default genesis difficulty, about half of ``phi_ms``,
+    so ~85 % of the miners are time ties at first and retargeting (x2 per epoch at most)
+    visibly pulls the ties toward ``diameter`` over the next epochs."""
+    epoch_blocks: int = 32
     degree: int = 8
     relay_hold_ms: float = 5.0
     max_sim_ms: int = 0
@@ -107,15 +114,17 @@ class SimConfig:
         check_behaviour(self.behaviour)
         if not 0.0 <= self.offline_winner <= 1.0:
             raise ConfigError("offline-winner must be a fraction in [0, 1]")
-        if self.heavy_miner_rate <= 0 or self.work_ms <= 0:
+        if self.heavy_miner_rate <= 0 or self.hash_time_ms <= 0:
             raise ConfigError("hash rates and work time must be positive")
         if self.pow_difficulty < 1 or self.degree < 1 or self.relay_hold_ms < 0:
             raise ConfigError("pow difficulty and degree must be >= 1, relay hold >= 0")
+        if self.epoch_blocks < 1:
+            raise ConfigError("epoch_blocks must be at least 1")
 
     def chain_params(self) -> ChainParams:
         return ChainParams(cycle_ms=self.cycle_ms, phi_ms=self.phi_ms, delta_ms=self.delta_ms,
-                           diameter=self.diameter,
-                           pow_difficulty=self.pow_difficulty if self.pow else 1)
+                           diameter=self.diameter, pow_difficulty=self.pow_difficulty,
+                           epoch_blocks=self.epoch_blocks)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -158,7 +167,8 @@ class World:
                            jitter_ms=cfg.jitter_ms, loss=cfg.loss, partitions=cfg.partitions,
                            degree=cfg.degree)
         self.retransmit = cfg.loss > 0 or bool(cfg.partitions)
-        self.hub = LedgerHub(self.genesis)
+        self.hub = LedgerHub(self.genesis, None if cfg.pow else 1)
+        self._params_at: dict[int, ChainParams] = {self.params.pow_difficulty: self.params}
         # participants
         rng = random.Random(self.sub_seed("roles"))
         order = list(range(n))
@@ -197,6 +207,13 @@ class World:
     def fake_sig(pubkey: bytes) -> bytes:
         return hashlib.sha512(b"daoli/sim/fake-sig" + pubkey).digest()
 
+    def params_at(self, difficulty: int) -> ChainParams:
+        """The chain parameters with ``difficulty`` in effect (one object per difficulty)."""
+        p = self._params_at.get(difficulty)
+        if p is None:
+            p = self._params_at[difficulty] = self.params.replace(pow_difficulty=difficulty)
+        return p
+
     def winner_offline(self, height: int) -> bool:
         p = self.cfg.offline_winner
         if p <= 0:
@@ -205,30 +222,41 @@ class World:
         return int.from_bytes(h[:8], "big") < p * (1 << 64)
 
     def mine_for(self, node: SimNode, draw: Draw, start: int) -> None:
-        """The node's miners work on ``draw`` and hand their tickets to it, in batches."""
+        """The node's miners work on ``draw`` and hand their tickets to it, in batches.
+
+        Work is at the difficulty in effect on the node's tip. Modelled: an exponential time
+        of mean ``difficulty * hash_time_ms / rate``. Ground: the first valid nonce times
+        ``hash_time_ms / rate``, giving up once a ticket could no longer be in time.
+        """
         cfg = self.cfg
-        phi_end = start + self.params.phi_ms
+        phi_ms = self.params.phi_ms
+        phi_end = start + phi_ms
         rng = self.miner_rng
         expo = rng.expovariate
         lat = self.miner_latency.sample
-        work = cfg.work_ms
+        params = node.lottery.params
+        per_hash = cfg.hash_time_ms
+        mean = params.pow_difficulty * per_hash
         h, c, parent = draw.height, draw.cycle, draw.parent_id
         base_key = (h << 48) | (c << 24)
         chain_id = self.chain_id
         sponsor = node.pub
         pubs, rates, sigs = self.miner_pub, self.miner_rate, self.miner_sig
         lot_of = draw.lot_of
-        target = self.params.pow_target
-        per_hash = work / self.params.pow_difficulty
+        target = params.pow_target
         entries: list[tuple[float, Ticket, int, bytes]] = []
         for j in node.miners:
             pk = pubs[j]
             if cfg.pow:
-                nonce = mine(draw.seed, pk, target) or 0
+                tries = int(phi_ms * rates[j] / per_hash) + 1
+                found = mine(draw.seed, pk, target, max_tries=tries)
+                if found is None:
+                    continue  # no valid nonce within the window: no ticket this draw
+                nonce = found
                 compute = (nonce + 1) * per_hash / rates[j]
             else:
                 nonce = 0
-                compute = expo(rates[j] / work)
+                compute = expo(rates[j] / mean)
             t_ms = start + int(compute)
             if t_ms > phi_end:
                 continue  # too slow this draw: the miner does not bother
@@ -419,6 +447,32 @@ def run(cfg: SimConfig, progress: Callable[[int, int], None] | None = None) -> d
     return report
 
 
+def pow_report(w: World, chain: list[_Canon]) -> dict[str, list[Any]]:
+    """Per epoch of the finalized chain: the difficulty in effect, the median time ties per
+    draw the nodes saw, and the median of the ledger's own per-block estimates (what the
+    retarget at the end of that epoch used, before saturation)."""
+    p = w.params
+    e_len = p.epoch_blocks
+    epochs = (len(chain) + e_len - 1) // e_len
+    difficulty: list[int] = []
+    seen: list[float | None] = []
+    estimated: list[int] = []
+    for e in range(epochs):
+        d = p.pow_difficulty
+        if e > 0:
+            chk = w.hub.checks.get(chain[e * e_len - 1].block.id)
+            d = chk.result.pow_difficulty if chk is not None and chk.result else -1
+        difficulty.append(d)
+        ties = w.metrics.ties_by_epoch.get(e)
+        seen.append(summary(ties)["median"] if ties else None)
+        blocks = chain[e * e_len:(e + 1) * e_len]
+        estimated.append(median_int([time_ties_estimate(c.block.header.winner_ticket,
+                                                        c.block.payroll, p.diameter)
+                                     for c in blocks]))
+    return {"pow_difficulty_by_epoch": difficulty, "time_ties_median_by_epoch": seen,
+            "time_ties_estimate_median_by_epoch": estimated}
+
+
 def build_report(w: World) -> dict[str, Any]:
     cfg = w.cfg
     m = w.metrics
@@ -478,6 +532,7 @@ def build_report(w: World) -> dict[str, Any]:
         failovers.append({"height": h, "withheld_miner": w.offline[h],
                           "winner_miner": winner, "round": c.round})
     honest_heights = [len(nd.chain) for nd in w.honest]
+    pow_by_epoch = pow_report(w, chain)
     report: dict[str, Any] = {
         "config": cfg.to_dict(),
         "skips_ecdsa": True,
@@ -498,6 +553,7 @@ def build_report(w: World) -> dict[str, Any]:
         "ledger_applies": w.hub.applies,
     }
     report.update(m.as_dict())
+    report.update(pow_by_epoch)
     if chain:
         span = chain[-1].at_ms - GENESIS_TIME_MS
         report["seconds_per_block"] = round(span / 1000.0 / len(chain), 3)

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from daoli.core import ledger
 from daoli.core.address import address_bytes_of
 from daoli.core.block import Block, payload_root
 from daoli.core.blockbuild import (
@@ -15,13 +16,19 @@ from daoli.core.blockbuild import (
     secret_header_signer,
 )
 from daoli.core.clock import cycle_start
-from daoli.core.ledger import apply_block, block_size, read_account, read_tip
-from daoli.core.lottery import lot, mine, seed
+from daoli.core.ledger import (
+    apply_block,
+    block_size,
+    read_account,
+    read_pow_difficulty,
+    read_tip,
+)
+from daoli.core.lottery import lot, mine, pow_ok, seed
 from daoli.core.mempool import Mempool
 from daoli.core.ticket import Ticket
 from daoli.core.tx import Transaction
 from daoli.errors import InvalidBlock
-from tests.core.conftest import (
+from tests.core.ledger_factories import (
     CHAIN_ID,
     MIN_FEE,
     Chain,
@@ -257,3 +264,50 @@ def test_winner_reward_goes_to_the_winner(chain: Chain) -> None:
     w = built.block.header.winner_ticket
     assert built.result.rewards[address_bytes_of(w.miner_pubkey)] > 0
     assert built.result.rewards[addr(SPONSOR)] > 0
+
+
+# --- the difficulty in effect ------------------------------------------------------------------
+
+
+def test_check_block_uses_the_difficulty_in_effect_on_the_parent_state() -> None:
+    """After a retarget from 16 to 8 (two blocks showing 5 ties each, diameter 16), a ticket
+    with work only at difficulty 8 is valid by default, and invalid at the genesis 16."""
+    chain = Chain(make_genesis(pow_difficulty=16, epoch_blocks=2))
+    for _ in range(2):
+        built = build(chain)
+        chain.state.apply(built.result.diff)
+    assert built.result.pow_difficulty == 8 and read_pow_difficulty(chain.state) == 8
+    tip = read_tip(chain.state)
+    assert tip is not None
+    c = tip.cycle + 1  # type: ignore[operator]
+    start = cycle_start(c, chain.genesis.genesis_time_ms, chain.genesis.params.cycle_ms)
+    target8, target16 = (1 << 256) // 8, (1 << 256) // 16
+    for miner in range(400, 500):
+        nonce = mine(seed(tip.block_id, c), pk(miner), target8)
+        assert nonce is not None
+        if not pow_ok(seed(tip.block_id, c), pk(miner), nonce, target16):
+            break
+    else:
+        raise AssertionError("no key whose first nonce meets 8 but not 16")
+    t = Ticket(CHAIN_ID, tip.height + 1, c, tip.block_id, pk(miner), pk(SPONSOR), nonce,
+               start + 5).signed(sk(miner))
+    block = build(chain, winner=t, payroll=[]).block
+    assert check_block(chain.state, chain.state.acc, chain.genesis, block).ok
+    why = block_problem(chain.state, chain.state.acc, chain.genesis, block, pow_difficulty=16)
+    assert why is not None and "work" in why
+
+
+def test_builder_drops_refused_transactions_by_index_not_by_message(
+        chain: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The builder reads ``InvalidTransactionInBlock.tx_index``; the message text, which it
+    used to parse, must not matter."""
+    real = ledger.InvalidTransactionInBlock.__init__
+
+    def garbled(self: ledger.InvalidTransactionInBlock, tx_index: int, reason: str) -> None:
+        real(self, tx_index, reason)
+        self.args = ("something unparseable",)
+
+    monkeypatch.setattr(ledger.InvalidTransactionInBlock, "__init__", garbled)
+    good, bad = transfer(1, 2, 1_000, nonce=0), transfer(3, 2, 1, nonce=9)
+    built = build(chain, [bad, good])
+    assert built.block.payload == (good,) and built.skipped == (bad,)

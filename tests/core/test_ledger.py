@@ -5,7 +5,50 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from conftest import (
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from daoli.core import ledger
+from daoli.core.encoding import MAX_AMOUNT
+from daoli.core.ledger import (
+    ESTIMATE_CAP_DIAMETERS,
+    TX_HANDLERS,
+    InvalidTransactionInBlock,
+    active_trustees,
+    block_size,
+    check_transaction,
+    genesis_diff,
+    prev_active_trustees,
+    quorum,
+    read_account,
+    read_pending_reward,
+    read_pow_difficulty,
+    read_pow_state,
+    read_tip,
+    read_trustee,
+    read_trustees,
+    total_supply,
+    verify_commit_certificate,
+)
+from daoli.core.ledger_types import BONDED, KEY_POW, SLASHED, UNBONDING, Account, PowState
+from daoli.core.lottery import lot, seed, time_ties_estimate
+from daoli.core.params import LI_PER_DLC
+from daoli.core.rewards import equal_shares, split_subsidy, subsidy
+from daoli.core.state import MemoryState
+from daoli.core.tx import (
+    Evidence,
+    LeaseClose,
+    OfferCancel,
+    ResourceOffer,
+    ResourceOrder,
+    Transaction,
+    TrusteeJoin,
+    TrusteeLeave,
+    UsageReceipt,
+)
+from daoli.core.vote import PREVOTE
+from daoli.errors import ConfigError, InvalidBlock, InvalidTransaction
+from tests.core.ledger_factories import (
     CHAIN_ID,
     GENESIS_TIME_MS,
     MIN_FEE,
@@ -23,44 +66,6 @@ from conftest import (
     sk,
     transfer,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from daoli.core import ledger
-from daoli.core.encoding import MAX_AMOUNT
-from daoli.core.ledger import (
-    TX_HANDLERS,
-    active_trustees,
-    block_size,
-    check_transaction,
-    genesis_diff,
-    prev_active_trustees,
-    quorum,
-    read_account,
-    read_pending_reward,
-    read_tip,
-    read_trustee,
-    read_trustees,
-    total_supply,
-    verify_commit_certificate,
-)
-from daoli.core.ledger_types import BONDED, SLASHED, UNBONDING, Account
-from daoli.core.params import LI_PER_DLC
-from daoli.core.rewards import equal_shares, split_subsidy, subsidy
-from daoli.core.state import MemoryState
-from daoli.core.tx import (
-    Evidence,
-    LeaseClose,
-    OfferCancel,
-    ResourceOffer,
-    ResourceOrder,
-    Transaction,
-    TrusteeJoin,
-    TrusteeLeave,
-    UsageReceipt,
-)
-from daoli.core.vote import PREVOTE
-from daoli.errors import ConfigError, InvalidBlock, InvalidTransaction
 
 REWARD = 50 * LI_PER_DLC
 BOND = 1_000 * LI_PER_DLC
@@ -562,3 +567,106 @@ def test_result_reports_rewards(chain: Chain) -> None:
     assert r.subsidy == REWARD and r.height == 1 and r.block_id == chain.blocks[-1].id
     assert r.rewards[addr(MINER)] == split_subsidy(REWARD).winner
     assert r.trustee_reward_pending == split_subsidy(REWARD).trustees
+
+
+# --- proof-of-work retarget (SPEC 3) ---------------------------------------------------------
+
+POOL = tuple(range(300, 500))
+
+
+def luckiest(chain: Chain, k: int) -> list[int]:
+    """The ``k`` key ids of POOL with the smallest lots in the next block's draw: as a
+    winner and payroll they make the block's time-tie estimate about 200, far above k."""
+    tip = read_tip(chain.state)
+    assert tip is not None
+    sd = seed(tip.block_id, 0 if tip.cycle is None else tip.cycle + 1)
+    return sorted(POOL, key=lambda i: lot(sd, pk(i)))[:k]
+
+
+def test_genesis_holds_the_genesis_difficulty_and_no_estimates() -> None:
+    chain = Chain(make_genesis(pow_difficulty=777))
+    assert read_pow_difficulty(chain.state) == 777
+    assert read_pow_state(chain.state) == PowState(777, ())
+    assert chain.state.get(KEY_POW) == PowState(777).encode()
+    with pytest.raises(InvalidBlock):
+        read_pow_difficulty(MemoryState())
+
+
+def test_difficulty_halves_at_most_and_is_unchanged_mid_epoch() -> None:
+    chain = Chain(make_genesis(pow_difficulty=64, epoch_blocks=4, diameter=8))
+    for h in (1, 2, 3):
+        r = chain.next()  # no payroll: the block shows one time tie
+        assert r.pow_difficulty == 64 and read_pow_difficulty(chain.state) == 64
+        assert read_pow_state(chain.state).estimates == (1,) * h  # type: ignore[union-attr]
+    r = chain.next()
+    # median 1 of diameter 8 would give 64 * 1 // 8 = 8: clamped to half
+    assert r.epoch_boundary and r.pow_difficulty == 32
+    assert read_pow_state(chain.state) == PowState(32, ())  # estimates reset
+    chain.check_invariants()
+
+
+def test_difficulty_doubles_at_most() -> None:
+    d = 8
+    chain = Chain(make_genesis(pow_difficulty=100, epoch_blocks=3, diameter=d))
+    raw = []
+    for _ in range(3):
+        ids = luckiest(chain, d)
+        r = chain.next(miner=ids[0], payroll=ids[1:])
+        b = chain.blocks[-1]
+        raw.append(time_ties_estimate(b.header.winner_ticket, b.payroll, d))
+        if len(raw) < 3:
+            assert r.pow_difficulty == 100
+            assert read_pow_state(chain.state).estimates == tuple(  # type: ignore[union-attr]
+                min(e, ESTIMATE_CAP_DIAMETERS * d) for e in raw)
+    assert sorted(raw)[1] > 2 * d  # the k-th lot of the 8 luckiest of 200: ~200 ties
+    assert r.pow_difficulty == 200
+    assert read_pow_state(chain.state) == PowState(200, ())
+
+
+def test_retarget_moves_by_the_median_ratio_inside_the_clamp() -> None:
+    """Estimates 3, 12, 5 (payrolls of 2, 11, 4 below diameter 16): median 5 -> 16 * 5 // 16."""
+    chain = Chain(make_genesis(pow_difficulty=16, epoch_blocks=3))
+    for n in (2, 11):
+        chain.next(payroll=list(range(30, 30 + n)))
+    r = chain.next(payroll=list(range(30, 34)))
+    assert r.pow_difficulty == 8  # 16 * 5 // 16 = 5, clamped to half: 8
+    chain2 = Chain(make_genesis(pow_difficulty=16, epoch_blocks=3, diameter=8))
+    for n in (4, 6, 5):  # estimates 5, 7, 6 -> median 6 -> 16 * 6 // 8 = 12
+        r = chain2.next(payroll=list(range(30, 30 + n)))
+    assert r.pow_difficulty == 12
+
+
+def test_difficulty_never_drops_below_one() -> None:
+    chain = Chain(make_genesis(pow_difficulty=2, epoch_blocks=1, diameter=8))
+    assert [chain.next().pow_difficulty for _ in range(3)] == [1, 1, 1]
+
+
+def test_pow_record_is_in_the_state_root() -> None:
+    chain = Chain(make_genesis(epoch_blocks=4))
+    chain.next()
+    a = chain.build()
+    b_state = chain.state.copy()
+    b_state.apply(ledger.make_diff(b_state, b_state.acc, {KEY_POW: PowState(5, (1,)).encode()}))
+    assert b_state.root != chain.state.root
+    with pytest.raises(InvalidBlock, match="state_root"):
+        ledger.apply_block(b_state, b_state.acc, chain.genesis, a)
+    chain.apply(a)
+    chain.check_invariants()
+
+
+def test_corrupt_pow_record_is_refused() -> None:
+    chain = Chain(make_genesis(epoch_blocks=4))
+    chain.next()
+    for value in (PowState(5, ()).encode(), None):  # wrong estimate count; missing record
+        st = chain.state.copy()
+        st.apply(ledger.make_diff(st, st.acc, {KEY_POW: value}))
+        with pytest.raises(InvalidBlock, match="corrupt"):
+            ledger.apply_block(st, st.acc, chain.genesis, chain.build(),
+                               check_state_root=False)
+
+
+def test_refused_transaction_carries_its_index(chain: Chain) -> None:
+    block = chain.build([transfer(1, 2, 5, 0), transfer(1, 2, 5, 7)])
+    with pytest.raises(InvalidTransactionInBlock, match=r"^tx 1: nonce") as info:
+        chain.apply(block)
+    assert info.value.tx_index == 1 and isinstance(info.value, InvalidBlock)

@@ -12,16 +12,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from conftest import MIN_FEE, Chain, addr, make_genesis, transfer
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from daoli.core.clock import median_int
 from daoli.core.encoding import MAX_AMOUNT
-from daoli.core.ledger import read_account, total_supply
+from daoli.core.ledger import (
+    ESTIMATE_CAP_DIAMETERS,
+    MIN_POW_DIFFICULTY,
+    read_account,
+    total_supply,
+)
 from daoli.core.ledger_types import Account
+from daoli.core.lottery import retarget
 from daoli.core.state import compute_acc, state_root_of
 from daoli.core.tx import Transaction
 from daoli.errors import InvalidBlock
+from tests.core.ledger_factories import MIN_FEE, Chain, addr, make_genesis, transfer
 
 USERS = (1, 2, 3, 4)
 OUTSIDERS = (60, 61)  # recipients only: no coins, never senders
@@ -187,3 +194,18 @@ def test_supply_conserved_across_epochs_and_partial_certificates(steps: list) ->
         after = total_supply(chain.state)
         assert after.total - before.total == r.subsidy - r.burned
         chain.check_invariants()
+
+
+# --- proof-of-work estimates are stored saturated: that must change no retarget -------------
+
+
+@settings(max_examples=400, deadline=None)
+@given(old=st.integers(1, (1 << 63) - 1), diameter=st.integers(1, 64),
+       raw=st.lists(st.integers(0, 1 << 70), min_size=1, max_size=40))
+def test_saturated_estimates_retarget_exactly_like_raw_ones(old: int, diameter: int,
+                                                            raw: list[int]) -> None:
+    cap = ESTIMATE_CAP_DIAMETERS * diameter
+    capped = [min(e, cap) for e in raw]
+    new = retarget(old, median_int(capped), diameter, MIN_POW_DIFFICULTY)
+    assert new == retarget(old, median_int(raw), diameter, MIN_POW_DIFFICULTY)
+    assert max(1, old // 2) <= new <= max(1, min(2 * old, (1 << 63) - 1))

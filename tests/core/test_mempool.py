@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from daoli.core.mempool import ADDED, REPLACED, Mempool
-from tests.core.conftest import CHAIN_ID, MIN_FEE, pk, transfer
+from tests.core.ledger_factories import CHAIN_ID, MIN_FEE, pk, transfer
 
 
 def zero(_: bytes) -> int:

@@ -11,7 +11,9 @@ from daoli.cli import sim as sim_cli
 
 REQUIRED = {"heights_finalized", "safety_violations", "cycles_per_block", "rounds_per_height",
             "relayed_tickets_per_node_per_draw", "wins_by_miner", "rewards_by_trustee",
-            "wall_seconds", "time_ties_per_draw", "payroll_sizes", "rewards_by_behaviour"}
+            "wall_seconds", "time_ties_per_draw", "payroll_sizes", "rewards_by_behaviour",
+            "pow_difficulty_by_epoch", "time_ties_median_by_epoch",
+            "time_ties_estimate_median_by_epoch"}
 
 
 def app() -> typer.Typer:

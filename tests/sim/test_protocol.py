@@ -8,6 +8,7 @@ holds (e.g. silent trustees cannot break safety, and without a quorum nothing fi
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -142,6 +143,41 @@ def test_hash_rate_does_not_buy_luck() -> None:
 def test_proof_of_work_mode_still_decides() -> None:
     r = sim(trustees=4, miners=20, heights=5, pow=True, pow_difficulty=8, seed=2)
     assert r["heights_finalized"] == 5 and r["safety_violations"] == 0
+
+
+# --- proof-of-work retargeting -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_retargeting_pulls_time_ties_toward_diameter(seed: int) -> None:
+    """300 miners, ~85 % of them time ties at the genesis difficulty: the ledger's retarget
+    (x2 at most per 8-block epoch) must bring the median ties per draw to about diameter."""
+    d = 16
+    r = sim(trustees=4, miners=300, heights=96, epoch_blocks=8, diameter=d, seed=seed)
+    assert r["heights_finalized"] == 96 and r["safety_violations"] == 0
+    diff = r["pow_difficulty_by_epoch"]
+    seen = r["time_ties_median_by_epoch"]
+    est = r["time_ties_estimate_median_by_epoch"]
+    assert len(diff) == len(seen) == len(est) == 12
+    assert diff[0] == 16
+    for old, new in itertools.pairwise(diff):
+        assert max(1, old // 2) <= new <= 2 * old
+    assert seen[0] >= 4 * d and est[0] >= 4 * d  # far above diameter at first
+    assert diff[-1] >= 16 * diff[0]
+    for e in (-3, -2, -1):  # settled: within a factor 2 of diameter
+        assert d / 2 <= seen[e] <= 2 * d
+        assert d / 2 <= est[e] <= 2 * d
+
+
+def test_proof_of_work_mode_mines_and_checks_at_the_retargeted_difficulty() -> None:
+    """Real grinding: blocks are checked for work at the difficulty in effect on the parent
+    state, so every height finalizing while the difficulty rises shows that miners mine, and
+    trustees check, at the retargeted value."""
+    r = sim(trustees=4, miners=60, heights=16, pow=True, pow_difficulty=8, epoch_blocks=4,
+            seed=2)
+    assert r["heights_finalized"] == 16 and r["safety_violations"] == 0
+    diff = r["pow_difficulty_by_epoch"]
+    assert diff[0] == 8 and diff == sorted(diff) and diff[-1] > diff[0]
 
 
 # --- incentive ------------------------------------------------------------------------------
