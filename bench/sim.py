@@ -1,12 +1,14 @@
 """Benchmark of ``daoli sim`` against its speed targets (one process, simulated ECDSA).
 
-    python bench/sim.py               # small, 31x1000x1000 and 100x10000x100, 3 runs each
+    python bench/sim.py               # every config below, 3 runs each
     python bench/sim.py --repeat 1    # one run each
-    python bench/sim.py --only small  # just one config (small | t31 | t100)
+    python bench/sim.py --only small  # just one config (small | t31 | t100 | t31tx)
 
 Targets (SPEC of the simulator task): 31 trustees, 1,000 miners, 1,000 heights < 60 s; 100
-trustees, 10,000 miners, 100 heights < 60 s. Each run is a fresh World in this process;
-key generation is cached after the first run, so the first run of a config is reported too.
+trustees, 10,000 miners, 100 heights < 60 s. ``t31tx`` (no target) adds the transaction
+workload, 100 transfers per simulated second, to show what mempools and payloads cost. Each
+run is a fresh World in this process; key generation is cached after the first run, so the
+first run of a config is reported too.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ CONFIGS: dict[str, tuple[SimConfig, float | None]] = {
     "small": (SimConfig(trustees=7, miners=100, heights=100, seed=1), None),
     "t31": (SimConfig(trustees=31, miners=1_000, heights=1_000, seed=1), 60.0),
     "t100": (SimConfig(trustees=100, miners=10_000, heights=100, seed=1), 60.0),
+    "t31tx": (SimConfig(trustees=31, miners=1_000, heights=100, seed=1, tx_rate=100.0), None),
 }
 
 
@@ -63,6 +66,11 @@ def main() -> int:
               f"{report['safety_violations']}, events {report['events']:,}, "
               f"{report['events'] / med:,.0f} events/s, relays/node/draw "
               f"{report['relayed_tickets_per_node_per_draw']['mean']}")
+        if cfg.tx_rate:
+            print(f"    txs finalized {report['txs_included']:,} of {report['txs_submitted']:,}, "
+                  f"per block {report['txs_per_block']['mean']}, latency median "
+                  f"{report['tx_latency_ms']['median']:.0f} ms, largest mempool "
+                  f"{report['mempool_max']:,}")
         sys.stdout.flush()
     return 1 if failed else 0
 

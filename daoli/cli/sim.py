@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from daoli.cli.common import JsonOpt, emit, stdout
+from daoli.core.params import LI_PER_DLC
 from daoli.sim.behaviours import BEHAVIOURS
 from daoli.sim.network import LATENCY_KINDS, Partition
 from daoli.sim.runner import SimConfig, run
@@ -67,6 +68,13 @@ def sim(
     ] = 5.0,
     max_sim_ms: Annotated[int, typer.Option("--max-sim-ms", help="Bound on simulated time "
                                             "(0: derived).")] = 0,
+    evidence: Annotated[bool, typer.Option(
+        "--evidence/--no-evidence", help="Honest trustees report equivocation as Evidence "
+        "transactions, which slash the culprit's bond.")] = True,
+    tx_rate: Annotated[float, typer.Option(
+        "--tx-rate", help="Workload: transfers per simulated second (0: none).")] = 0.0,
+    accounts: Annotated[int, typer.Option(
+        "--accounts", help="Funded genesis accounts the workload uses.")] = 1_000,
     as_json: JsonOpt = False,
 ) -> None:
     cfg = SimConfig(
@@ -76,7 +84,8 @@ def sim(
         behaviour=behaviour, offline_winner=offline_winner, pow=pow_,
         pow_difficulty=pow_difficulty, hash_time_ms=hash_time_ms, epoch_blocks=epoch_blocks,
         heavy_miner_rate=heavy_miner, diameter=diameter,
-        relay_hold_ms=relay_hold_ms, max_sim_ms=max_sim_ms)
+        relay_hold_ms=relay_hold_ms, max_sim_ms=max_sim_ms, evidence=evidence,
+        tx_rate=tx_rate, accounts=accounts)
     report = run(cfg) if as_json else _run_with_progress(cfg)
     emit(as_json, report, lambda: _human(report))
 
@@ -113,6 +122,11 @@ def _fmt(s: dict[str, float]) -> str:
     return f"mean {s['mean']:g}, median {s['median']:g}, min {s['min']:g}, max {s['max']:g}"
 
 
+def _dlc(li: float) -> str:
+    """li as DLC with two decimals: 15-digit li amounts do not fit an 80-column table."""
+    return f"{li / LI_PER_DLC:,.2f}"
+
+
 def _by_epoch(values: list[Any]) -> str:
     """A per-epoch list, elided in the middle when long."""
     text = [("-" if v is None else f"{v:g}") for v in values]
@@ -140,16 +154,26 @@ def _human(r: dict[str, Any]) -> None:
     t.add_row("relayed tickets per node per draw", _fmt(r["relayed_tickets_per_node_per_draw"]))
     t.add_row("payroll sizes", _fmt(r["payroll_sizes"]))
     t.add_row("equivocation evidence seen", str(r["equivocation_evidence"]))
+    t.add_row("evidence txs created / finalized",
+              f"{r['evidence_txs_created']} / {r['evidence_txs_included']}")
+    if c["tx_rate"]:
+        t.add_row("txs submitted / finalized", f"{r['txs_submitted']:,} / {r['txs_included']:,}")
+        t.add_row("txs per block", _fmt(r["txs_per_block"]))
+        t.add_row("tx latency ms (submit -> final)", _fmt(r["tx_latency_ms"]))
+        t.add_row("largest mempool", f"{r['mempool_max']:,}")
     t.add_row("syncs / block fetches", f"{r['syncs']} / {r['block_fetches']}")
     t.add_row("events", f"{r['events']:,}")
     t.add_row("wall time", f"{r['wall_seconds']} s")
     stdout.print(t)
-    rb = Table(title="trustee rewards by behaviour (li)")
-    for col in ("behaviour", "trustees", "mean", "min", "max"):
-        rb.add_column(col)
+    rb = Table(title="trustee rewards by behaviour (DLC): bond = mean bond slashed, "
+                     "net = mean reward - bond")
+    rb.add_column("behaviour", no_wrap=True)
+    for col in ("trustees", "mean", "min", "max", "slashed", "bond", "net"):
+        rb.add_column(col, justify="right", no_wrap=True)
     for beh, v in r["rewards_by_behaviour"].items():
-        rb.add_row(beh, str(v["trustees"]), f"{v['mean_trustee_li']:,.0f}",
-                   f"{v['min_trustee_li']:,}", f"{v['max_trustee_li']:,}")
+        rb.add_row(beh, str(v["trustees"]), _dlc(v["mean_trustee_li"]),
+                   _dlc(v["min_trustee_li"]), _dlc(v["max_trustee_li"]), str(v["slashed"]),
+                   _dlc(v["slashed_li"]), _dlc(v["net_li"]))
     stdout.print(rb)
     wins = sorted(r["wins_by_miner"].items(), key=lambda kv: (-kv[1], int(kv[0])))[:10]
     if wins:

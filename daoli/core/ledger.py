@@ -25,6 +25,7 @@ from daoli.core.clock import median_int
 from daoli.core.crypto import SIG_LEN, TAG_TX, verify
 from daoli.core.encoding import MAX_AMOUNT, MAX_U64, encode
 from daoli.core.genesis import Genesis
+from daoli.core.ibft import quorum
 from daoli.core.ledger_types import (
     BONDED,
     KEY_ACTIVE,
@@ -115,13 +116,6 @@ class InvalidTransactionInBlock(InvalidBlock):
         super().__init__(f"tx {tx_index}: {reason}")
         self.tx_index = tx_index
         self.reason = reason
-
-
-def quorum(n: int) -> int:
-    """q = 2f + 1 with f = (n - 1) // 3: the precommits that finalize a block among n."""
-    if n < 1:
-        raise ValueError("a quorum needs at least one trustee")
-    return 2 * ((n - 1) // 3) + 1
 
 
 # --- the overlay ----------------------------------------------------------------------------

@@ -45,6 +45,8 @@ class Metrics:
     proposals: int = 0
     proposals_invalid: int = 0
     equivocation_evidence: int = 0
+    evidence_txs: int = 0
+    """Evidence transactions honest trustees created (at most one per culprit)."""
     syncs: int = 0
     synced_blocks: int = 0
     fetches: int = 0
@@ -67,6 +69,7 @@ class Metrics:
             "proposals": self.proposals,
             "proposals_invalid": self.proposals_invalid,
             "equivocation_evidence": self.equivocation_evidence,
+            "evidence_txs_created": self.evidence_txs,
             "syncs": self.syncs,
             "synced_blocks": self.synced_blocks,
             "block_fetches": self.fetches,

@@ -15,6 +15,12 @@ decision:
   depend only on (parent state, block), so the :class:`LedgerHub` computes them once per
   block id and every node that asks gets the same answer it would have computed itself.
 
+Transactions: every node keeps a :class:`Mempool` (plus a small buffer of transactions that
+arrived ahead of a missing nonce, adopted when the gap closes); a proposer draws its payload
+from its own pool, and every finalized block prunes it. Honest trustees turn the first
+equivocation they see against a trustee into an ``Evidence`` transaction, which the ledger
+turns into a slash (one report per culprit per network, see ``World.evidence_by``).
+
 Proof of work follows the ledger: every node mines and judges tickets at the difficulty in
 effect on its tip (``BlockResult.pow_difficulty``, which the ledger retargets every epoch).
 Without ``--pow`` the work is *modelled* (a miner's time is exponential with mean
@@ -45,12 +51,15 @@ from daoli.core.ibft import (
 from daoli.core.ledger import (
     active_trustees,
     genesis_diff,
+    read_account,
     read_pow_difficulty,
     verify_commit_certificate,
 )
 from daoli.core.lottery import Lottery, lot, seed
+from daoli.core.mempool import Mempool
 from daoli.core.state import MemoryState
 from daoli.core.ticket import Ticket
+from daoli.core.tx import Evidence, Transaction
 from daoli.core.vote import NIL, CommitCertificate, Vote
 from daoli.errors import InvalidBlock
 from daoli.sim.behaviours import (
@@ -66,6 +75,9 @@ if TYPE_CHECKING:
     from daoli.sim.runner import World
 
 Luck = tuple[int, bytes]
+
+MAX_ORPHANS = 10_000
+"""Transactions a node holds back for a missing earlier nonce (gossip reorders them)."""
 
 
 class LedgerHub:
@@ -85,6 +97,9 @@ class LedgerHub:
         self.difficulty: dict[bytes, int] = {genesis.id: read_pow_difficulty(g)}
         """block id -> the proof-of-work difficulty in effect on top of that block."""
         self.voters: dict[bytes, tuple[bytes, ...]] = {genesis.id: tuple(active_trustees(g))}
+        self.nonces: dict[bytes, dict[bytes, int]] = {}
+        """block id -> sender -> next nonce on top of that block: filled lazily by the
+        mempools of every node on that tip (one ledger read per sender and tip)."""
         self.blocks: dict[bytes, Block] = {}
         self.checks: dict[bytes, BlockCheck] = {}
         self.lucks: dict[bytes, Luck] = {}
@@ -132,6 +147,7 @@ class LedgerHub:
             del self.states[b]
             del self.state_height[b]
             self.difficulty.pop(b, None)
+            self.nonces.pop(b, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +206,14 @@ class SimNode:
         self.halted = False
         self.ticket_extra_ms = (p.delta_ms + LATE_EXTRA_MS) if behaviour == LATE_TICKETS else 0
         self.rng = random.Random(world.sub_seed(f"node/{idx}"))
+        self.mempool = Mempool(world.chain_id, p.min_fee)
+        self.orphans: dict[bytes, dict[int, Transaction]] = {}
+        """sender -> nonce -> a transaction the pool refused for a gap, kept until it closes."""
+        self.n_orphans = 0
+        self._nonces: dict[bytes, int] = {}
+        """sender -> next nonce on our tip (a cache, emptied with every new tip)."""
+        self.tx_nonce = 0
+        self.evidence_sent = 0
 
     # --- time -------------------------------------------------------------------------
 
@@ -228,6 +252,12 @@ class SimNode:
         else:
             tip_h, tip_id, tip_cycle = block.height, block.id, block.header.cycle
             self.state = hub.state_after(tip_id)
+        nonces = hub.nonces.get(tip_id)
+        if nonces is None:
+            nonces = hub.nonces[tip_id] = {}
+        self._nonces = nonces
+        if len(self.mempool) or self.orphans:
+            self.refresh_pool()
         self.height = tip_h + 1
         self.tip_id = tip_id
         self.tip_cycle = tip_cycle
@@ -455,7 +485,7 @@ class SimNode:
         assert state is not None
         try:
             built = build_block(state, state.acc, w.genesis, winner=ticket,
-                                payroll=self.lottery.lineup(ticket), txs=(),
+                                payroll=self.lottery.lineup(ticket), txs=self.payload(),
                                 last_commit=self.last_commit(), time_ms=self.adj(),
                                 sign=self.sign_header, verify_signatures=False)
         except InvalidBlock:
@@ -468,7 +498,7 @@ class SimNode:
             twin = replace(block.header, time_ms=block.header.time_ms + 1)
             try:
                 other = build_block(state, state.acc, w.genesis, winner=ticket,
-                                    payroll=block.payroll, txs=(),
+                                    payroll=block.payroll, txs=block.payload,
                                     last_commit=block.last_commit,
                                     time_ms=twin.time_ms, sign=self.sign_header,
                                     verify_signatures=False).block
@@ -571,6 +601,8 @@ class SimNode:
                 self.fetch(e.block_id)
             elif tp is Equivocation:
                 w.metrics.equivocation_evidence += 1
+                if self.honest and w.report_evidence:
+                    self.report(e)
             elif tp is Decide:
                 pass
         if hs is not self.hs or hs is None:
@@ -588,6 +620,87 @@ class SimNode:
         w.metrics.fetches += 1
         rtt = 2 * w.net.latency.sample()
         w.q.after(rtt, self.on_fetched, bid, None)
+
+    # --- transactions ---------------------------------------------------------------------
+
+    def nonce_of(self, pub: bytes) -> int:
+        """The next nonce our tip's ledger expects from ``pub`` (what the mempool needs)."""
+        n = self._nonces.get(pub)
+        if n is None:
+            st = self.state
+            n = 0 if st is None else read_account(st, self.w.address(pub)).nonce
+            self._nonces[pub] = n
+        return n
+
+    def on_tx(self, tx: Transaction, _: Any) -> None:
+        if not self.silent and not self.halted:
+            self.add_tx(tx)
+
+    def add_tx(self, tx: Transaction) -> bool:
+        """Admit ``tx`` to our pool; one that arrived ahead of a missing nonce waits aside."""
+        res = self.mempool.add(tx, self.nonce_of)
+        sender = tx.sender_pubkey
+        if res.ok:
+            self.w.note_pool(len(self.mempool))
+            if sender in self.orphans:
+                self.adopt(sender)
+            return True
+        if (tx.nonce > self.nonce_of(sender) and tx.id not in self.mempool
+                and self.n_orphans < MAX_ORPHANS):
+            pending = self.orphans.setdefault(sender, {})
+            if tx.nonce not in pending:
+                pending[tx.nonce] = tx
+                self.n_orphans += 1
+        return False
+
+    def adopt(self, sender: bytes) -> None:
+        """Move ``sender``'s held-back transactions into the pool while the gap is closed."""
+        pending = self.orphans[sender]
+        base = self.nonce_of(sender)
+        pool = self.mempool
+        for n in sorted(pending):
+            tx = pending[n]
+            if n >= base and tx.id not in pool:
+                if not pool.add(tx, self.nonce_of).ok:
+                    break  # still a gap (or no room): keep it and the later ones
+                self.w.note_pool(len(pool))
+            del pending[n]
+            self.n_orphans -= 1
+        if not pending:
+            del self.orphans[sender]
+
+    def refresh_pool(self) -> None:
+        """A new tip: drop what it made stale, adopt what it unblocked."""
+        self.mempool.prune(self.nonce_of)
+        for sender in sorted(self.orphans):
+            self.adopt(sender)
+
+    def payload(self) -> list[Transaction]:
+        """What a proposal of ours carries: the pool's selection (Byzantine proposers leave
+        evidence out, which a single honest proposer later makes up for)."""
+        if not len(self.mempool):
+            return []
+        txs = self.mempool.select(self.nonce_of, self.w.payload_budget)
+        if not self.honest:
+            txs = [tx for tx in txs if type(tx.body) is not Evidence]
+        return txs
+
+    def report(self, e: Equivocation) -> None:
+        """The first equivocation seen against a trustee becomes an Evidence transaction
+        from our account, pooled here and gossiped to every pool."""
+        w = self.w
+        culprit = e.vote_a.trustee_pubkey
+        if culprit in w.evidence_by or culprit == self.pub:
+            return
+        w.evidence_by[culprit] = self.idx
+        nonce = max(self.tx_nonce, self.nonce_of(self.pub))
+        self.tx_nonce = nonce + 1
+        tx = Transaction(w.chain_id, self.pub, nonce, w.params.min_fee,
+                         Evidence(e.vote_a, e.vote_b), self._vote_sig)
+        self.evidence_sent += 1
+        w.metrics.evidence_txs += 1
+        self.add_tx(tx)
+        w.gossip_tx(self, tx)
 
     # --- catching up --------------------------------------------------------------------
 

@@ -20,14 +20,16 @@ from dataclasses import asdict, dataclass, field
 from functools import cache
 from typing import Any
 
+from daoli.core.address import address_bytes_of
 from daoli.core.block import Block
 from daoli.core.clock import median_int
 from daoli.core.crypto import pubkey_from_secret
-from daoli.core.genesis import Genesis, GenesisTrustee
+from daoli.core.genesis import Allocation, Genesis, GenesisTrustee
 from daoli.core.lottery import Draw, mine, time_ties_estimate
-from daoli.core.params import ChainParams
+from daoli.core.params import LI_PER_DLC, ChainParams
 from daoli.core.rewards import split_subsidy
 from daoli.core.ticket import Ticket
+from daoli.core.tx import Evidence, Transaction
 from daoli.core.vote import NIL, Vote
 from daoli.errors import ConfigError
 from daoli.sim.behaviours import (
@@ -47,9 +49,18 @@ from daoli.sim.nodes import (
     dissent_target,
     equivocating_twin,
 )
+from daoli.sim.workload import ACCOUNT_FUNDS, TxWorkload
 
 GENESIS_TIME_MS = 1_000
 """Simulated time 0 is one second before genesis, so skewed clocks all start before it."""
+
+TRUSTEE_FUNDS = 10 * LI_PER_DLC
+"""Genesis balance of every trustee: fees for the evidence it may have to report before it
+has earned anything (10,000 minimum fees)."""
+
+PAYLOAD_MARGIN = 64 * 1024
+"""Bytes of ``max_block_bytes`` a proposer keeps out of the mempool's selection for the
+header, payroll and certificate (``build_block`` enforces the exact budget anyway)."""
 
 
 @cache
@@ -101,6 +112,12 @@ class SimConfig:
     phi_ms: int = 300
     delta_ms: int = 200
     diameter: int = 16
+    evidence: bool = True
+    """Honest trustees report equivocation as Evidence transactions (the ledger slashes)."""
+    tx_rate: float = 0.0
+    """Workload transfers per simulated second (0: none)."""
+    accounts: int = 1_000
+    """Funded genesis accounts the workload sends from and to (only with ``tx_rate``)."""
 
     def validate(self) -> None:
         if self.trustees < 1 or self.miners < 1 or self.heights < 1:
@@ -120,6 +137,10 @@ class SimConfig:
             raise ConfigError("pow difficulty and degree must be >= 1, relay hold >= 0")
         if self.epoch_blocks < 1:
             raise ConfigError("epoch_blocks must be at least 1")
+        if not 0.0 <= self.tx_rate <= 100_000.0:
+            raise ConfigError("tx-rate must be between 0 and 100,000 per second")
+        if not 1 <= self.accounts <= 100_000:
+            raise ConfigError("accounts must be between 1 and 100,000")
 
     def chain_params(self) -> ChainParams:
         return ChainParams(cycle_ms=self.cycle_ms, phi_ms=self.phi_ms, delta_ms=self.delta_ms,
@@ -158,8 +179,14 @@ class World:
         tkeys = [sim_key("trustee", i) for i in range(n)]
         self.trustee_pub = [pk for _, pk in tkeys]
         self.trustee_index = {pk: i for i, pk in enumerate(self.trustee_pub)}
+        self._addr: dict[bytes, bytes] = {}
+        allocs = [Allocation(self.address(pk), TRUSTEE_FUNDS) for pk in self.trustee_pub]
+        account_pub: list[bytes] = []
+        if cfg.tx_rate > 0:
+            account_pub = [sim_key("account", i)[1] for i in range(cfg.accounts)]
+            allocs += [Allocation(self.address(pk), ACCOUNT_FUNDS) for pk in account_pub]
         self.genesis = Genesis(
-            f"sim-{cfg.seed % 10**12}", GENESIS_TIME_MS, self.params, (),
+            f"sim-{cfg.seed % 10**12}", GENESIS_TIME_MS, self.params, tuple(allocs),
             tuple(GenesisTrustee(pk, self.params.min_bond, f"/sim/{i}")
                   for i, pk in enumerate(self.trustee_pub)))
         self.chain_id = self.genesis.chain_id
@@ -168,6 +195,12 @@ class World:
                            degree=cfg.degree)
         self.retransmit = cfg.loss > 0 or bool(cfg.partitions)
         self.hub = LedgerHub(self.genesis, None if cfg.pow else 1)
+        self.report_evidence = cfg.evidence
+        self.evidence_by: dict[bytes, int] = {}
+        """culprit -> the node that reported it: one Evidence transaction per culprit per
+        network (the ledger refuses a second one, so more would only cost fees)."""
+        self.payload_budget = max(0, self.params.max_block_bytes - PAYLOAD_MARGIN)
+        self.mempool_max = 0
         self._params_at: dict[int, ChainParams] = {self.params.pow_difficulty: self.params}
         # participants
         rng = random.Random(self.sub_seed("roles"))
@@ -197,11 +230,38 @@ class World:
         self.honest = [nd for nd in self.nodes if nd.honest]
         self.done = 0
         self._prune_at = 32
+        self.workload: TxWorkload | None = None
+        if cfg.tx_rate > 0:
+            self.workload = TxWorkload(self, cfg.tx_rate, account_pub,
+                                       [self.address(pk) for pk in account_pub])
 
     # --- helpers the nodes call -------------------------------------------------------------
 
     def sub_seed(self, name: str) -> int:
         return sub_seed(self.seed, name)
+
+    def address(self, pubkey: bytes) -> bytes:
+        """The account address of ``pubkey`` (cached: a SHA-256 per lookup adds up)."""
+        a = self._addr.get(pubkey)
+        if a is None:
+            a = self._addr[pubkey] = address_bytes_of(pubkey)
+        return a
+
+    def note_pool(self, size: int) -> None:
+        if size > self.mempool_max:
+            self.mempool_max = size
+
+    def gossip_tx(self, node: SimNode, tx: Transaction) -> None:
+        """A transaction reached ``node``: gossip it to every other node's pool."""
+        i = node.idx
+        q = self.q
+        now = q.now
+        delay = self.net.delay
+        for peer in self.active:
+            if peer.idx != i:
+                d = delay(i, peer.idx, now)
+                if d is not None:
+                    q.at(now + d, peer.on_tx, tx, None)
 
     @staticmethod
     def fake_sig(pubkey: bytes) -> bytes:
@@ -326,8 +386,10 @@ class World:
                     q.at(now + d, peer.on_vote, vote, None)
                 continue
             # An equivocator: a third of the trustees get the vote, a third the conflicting
-            # one, a third both (as gossip relaying would eventually show them).
-            third = j % 3
+            # one, a third both (as gossip relaying would eventually show them). Which third
+            # a trustee falls in turns with every vote, as gossip paths do, so every trustee
+            # sometimes sees both (and can report the equivocation).
+            third = (j + vote.height + vote.round + vote.vtype) % 3
             for v in ((vote,), (other,), (vote, other))[third]:
                 d = delay(i, j, now)
                 if d is not None:
@@ -411,6 +473,8 @@ class World:
     def run(self, progress: Callable[[int, int], None] | None = None) -> None:
         for nd in self.nodes:
             nd.start()
+        if self.workload is not None:
+            self.workload.start(GENESIS_TIME_MS)
         end = self.max_sim_ms()
         target = len(self.honest)
         chunk = 10 * self.params.cycle_ms
@@ -473,6 +537,60 @@ def pow_report(w: World, chain: list[_Canon]) -> dict[str, list[Any]]:
             "time_ties_estimate_median_by_epoch": estimated}
 
 
+def evidence_report(w: World, chain: list[_Canon]) -> dict[str, Any]:
+    """Who was slashed (and at which height), who reported, from the finalized chain.
+
+    A slash takes the culprit's whole bond; bonds never change in the simulator, so that is
+    its genesis bond (``slashed_total_li`` is the ledger's own count, to cross-check).
+    """
+    n = w.cfg.trustees
+    bond = {t.pubkey: t.bond for t in w.genesis.trustees}
+    slashed_li = [0] * n
+    slashed_at: list[int | None] = [None] * n
+    reported = [0] * n
+    reward_li = [0] * n
+    total = 0
+    for c in chain:
+        b = c.block
+        chk = w.hub.checks.get(b.id)
+        if chk is not None and chk.result is not None:
+            total += chk.result.slashed
+        for tx in b.payload:
+            body = tx.body
+            if type(body) is not Evidence:
+                continue
+            culprit = w.trustee_index.get(body.vote_a.trustee_pubkey)
+            if culprit is None:
+                continue
+            amount = bond[body.vote_a.trustee_pubkey]
+            slashed_li[culprit] += amount
+            slashed_at[culprit] = b.height
+            reporter = w.trustee_index.get(tx.sender_pubkey)
+            if reporter is not None:
+                reported[reporter] += 1
+                reward_li[reporter] += amount // 2
+    return {"slashed_li": slashed_li, "slashed_at": slashed_at, "reported": reported,
+            "reward_li": reward_li, "slashed_total_li": total}
+
+
+def tx_report(w: World, chain: list[_Canon]) -> dict[str, Any]:
+    """The workload's numbers: inclusion, block fill, latency submit -> finalized, pools."""
+    wl = w.workload
+    submitted = wl.submitted_at if wl is not None else {}
+    per_block: list[int] = []
+    latency: list[float] = []
+    for c in chain:
+        per_block.append(len(c.block.payload))
+        if submitted:
+            for tx in c.block.payload:
+                t0 = submitted.get(tx.id)
+                if t0 is not None:
+                    latency.append(round(c.at_ms - t0, 3))
+    return {"txs_submitted": len(submitted), "txs_included": len(latency),
+            "txs_per_block": summary(per_block), "tx_latency_ms": summary(latency),
+            "mempool_max": w.mempool_max}
+
+
 def build_report(w: World) -> dict[str, Any]:
     cfg = w.cfg
     m = w.metrics
@@ -510,19 +628,37 @@ def build_report(w: World) -> dict[str, Any]:
                 if ti is not None:
                     trustee_li[ti] += each
                     certs_signed[ti] += 1
+    ev = evidence_report(w, chain)
+    slashed_li = ev["slashed_li"]
+    net = [trustee_li[i] - slashed_li[i] for i in range(cfg.trustees)]
+    final_voters: set[bytes] = set()
+    if chain:
+        last = w.hub.checks.get(chain[-1].block.id)
+        if last is not None and last.result is not None:
+            final_voters = set(last.result.active_trustees)
     by_trustee = {str(i): {"behaviour": nd.behaviour, "trustee_li": trustee_li[i],
                            "sponsor_li": sponsor_li[i], "certificates_signed": certs_signed[i],
-                           "miners": len(nd.miners)}
+                           "miners": len(nd.miners), "slashed_li": slashed_li[i],
+                           "slashed_at_height": ev["slashed_at"][i], "net_li": net[i],
+                           "evidence_reported": ev["reported"][i],
+                           "evidence_reward_li": ev["reward_li"][i],
+                           "active_at_end": nd.pub in final_voters}
                   for i, nd in enumerate(w.nodes)}
     by_behaviour: dict[str, dict[str, float]] = {}
     for beh in (HONEST, *BEHAVIOURS):
         group = [i for i, nd in enumerate(w.nodes) if nd.behaviour == beh]
         if group:
+            k = len(group)
             by_behaviour[beh] = {
-                "trustees": len(group),
-                "mean_trustee_li": round(sum(trustee_li[i] for i in group) / len(group), 1),
+                "trustees": k,
+                "mean_trustee_li": round(sum(trustee_li[i] for i in group) / k, 1),
                 "min_trustee_li": min(trustee_li[i] for i in group),
                 "max_trustee_li": max(trustee_li[i] for i in group),
+                "slashed": sum(1 for i in group if ev["slashed_at"][i] is not None),
+                "slashed_li": round(sum(slashed_li[i] for i in group) / k, 1),
+                "net_li": round(sum(net[i] for i in group) / k, 1),
+                "min_net_li": min(net[i] for i in group),
+                "max_net_li": max(net[i] for i in group),
             }
     offline = sorted(h for h in w.offline if h <= heights)
     failovers = []
@@ -554,6 +690,9 @@ def build_report(w: World) -> dict[str, Any]:
     }
     report.update(m.as_dict())
     report.update(pow_by_epoch)
+    report["evidence_txs_included"] = sum(ev["reported"])
+    report["slashed_total_li"] = ev["slashed_total_li"]
+    report.update(tx_report(w, chain))
     if chain:
         span = chain[-1].at_ms - GENESIS_TIME_MS
         report["seconds_per_block"] = round(span / 1000.0 / len(chain), 3)

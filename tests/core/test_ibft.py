@@ -88,7 +88,7 @@ def feed(hs: HeightState, votes: list[Vote], now: int = 0) -> list[Effect]:
 
 def test_fault_tolerance_arithmetic() -> None:
     assert [(max_faulty(n), quorum(n)) for n in (1, 2, 3, 4, 5, 7, 10, 100)] == [
-        (0, 1), (0, 1), (0, 1), (1, 3), (1, 3), (2, 5), (3, 7), (33, 67)]
+        (0, 1), (0, 2), (0, 3), (1, 3), (1, 4), (2, 5), (3, 7), (33, 67)]
 
 
 def test_timeouts_grow_by_delta() -> None:

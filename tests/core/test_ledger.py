@@ -116,10 +116,12 @@ def test_genesis_active_set_honours_max_trustees_by_bond_then_order() -> None:
     assert len(active_trustees(s)) == 3
 
 
-@pytest.mark.parametrize(("n", "q"), [(1, 1), (2, 1), (3, 1), (4, 3), (5, 3), (7, 5),
+@pytest.mark.parametrize(("n", "q"), [(1, 1), (2, 2), (3, 3), (4, 3), (5, 4), (7, 5),
                                       (10, 7), (100, 67)])
 def test_quorum(n: int, q: int) -> None:
     assert quorum(n) == q
+    # any two quorums share more than f = (n - 1) // 3 trustees: at least one honest
+    assert 2 * q - n > (n - 1) // 3
 
 
 # --- headers ---------------------------------------------------------------------------------

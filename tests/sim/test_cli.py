@@ -13,7 +13,14 @@ REQUIRED = {"heights_finalized", "safety_violations", "cycles_per_block", "round
             "relayed_tickets_per_node_per_draw", "wins_by_miner", "rewards_by_trustee",
             "wall_seconds", "time_ties_per_draw", "payroll_sizes", "rewards_by_behaviour",
             "pow_difficulty_by_epoch", "time_ties_median_by_epoch",
-            "time_ties_estimate_median_by_epoch"}
+            "time_ties_estimate_median_by_epoch", "evidence_txs_created",
+            "evidence_txs_included", "slashed_total_li", "txs_submitted", "txs_included",
+            "txs_per_block", "tx_latency_ms", "mempool_max"}
+BEHAVIOUR_KEYS = {"trustees", "mean_trustee_li", "min_trustee_li", "max_trustee_li", "slashed",
+                  "slashed_li", "net_li", "min_net_li", "max_net_li"}
+TRUSTEE_KEYS = {"behaviour", "trustee_li", "sponsor_li", "certificates_signed", "miners",
+                "slashed_li", "slashed_at_height", "net_li", "evidence_reported",
+                "evidence_reward_li", "active_at_end"}
 
 
 def app() -> typer.Typer:
@@ -43,6 +50,8 @@ def test_json_has_the_schema_and_is_deterministic() -> None:
     assert set(a) >= REQUIRED
     assert a["heights_finalized"] == 5 and a["safety_violations"] == 0
     assert a["skips_ecdsa"] is True
+    assert all(set(v) == BEHAVIOUR_KEYS for v in a["rewards_by_behaviour"].values())
+    assert all(set(v) == TRUSTEE_KEYS for v in a["rewards_by_trustee"].values())
     code, out2 = invoke(*args)
     b = json.loads(out2)
     a.pop("wall_seconds")
@@ -56,9 +65,29 @@ def test_human_output_mentions_the_essentials() -> None:
     assert "heights finalized" in out and "ECDSA skipped" in out and "safety" in out
 
 
+def test_human_output_shows_slashing_and_the_workload() -> None:
+    code, out = invoke("--trustees", "7", "--miners", "30", "--heights", "6", "--byzantine",
+                       "2", "--behaviour", "equivocate", "--tx-rate", "20", "--accounts", "40",
+                       "--seed", "3")
+    assert code == 0, out
+    for text in ("evidence txs created / finalized", "txs submitted / finalized",
+                 "tx latency ms", "largest mempool", "slashed", "net", "1,000.00"):
+        assert text in out, text
+
+
+def test_json_with_a_workload_and_without_evidence() -> None:
+    code, out = invoke("--trustees", "7", "--miners", "30", "--heights", "5", "--byzantine",
+                       "2", "--behaviour", "equivocate", "--no-evidence", "--tx-rate", "10",
+                       "--json")
+    assert code == 0, out
+    r = json.loads(out)
+    assert r["config"]["tx_rate"] == 10 and r["config"]["evidence"] is False
+    assert r["txs_included"] > 0 and r["slashed_total_li"] == 0
+
+
 def test_bad_options_are_usage_errors() -> None:
     for args in (["--behaviour", "evil"], ["--partition", "9:1:2"], ["--latency", "cauchy"],
-                 ["--byzantine", "9"]):
+                 ["--byzantine", "9"], ["--tx-rate", "-1"], ["--accounts", "0"]):
         result = CliRunner().invoke(app(), ["sim", *args])
         assert result.exit_code != 0
         assert getattr(result.exception, "exit_code", 2) == 2

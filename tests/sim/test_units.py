@@ -103,7 +103,8 @@ def test_bad_partitions_are_config_errors(text: str) -> None:
 
 @pytest.mark.parametrize("kw", [{"trustees": 0}, {"byzantine": 5}, {"behaviour": "evil"},
                                 {"offline_winner": 2.0}, {"heavy_miner_rate": 0},
-                                {"hash_time_ms": 0}, {"epoch_blocks": 0}])
+                                {"hash_time_ms": 0}, {"epoch_blocks": 0}, {"tx_rate": -1.0},
+                                {"accounts": 0}])
 def test_bad_configs_are_config_errors(kw: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         SimConfig(**kw).validate()  # type: ignore[arg-type]
