@@ -8,8 +8,13 @@ import typer
 
 from daoli import __version__
 from daoli.cli import chain, init, sim, wallet
-from daoli.cli.common import report_error
+from daoli.cli.common import CliFailure, report_error
 from daoli.errors import DaoliError
+
+try:  # typer >= 0.2x vendors click; its errors derive from TyperException
+    from typer import TyperException as _UsageErrors
+except ImportError:  # pragma: no cover - older typer on the real click
+    from click import ClickException as _UsageErrors  # type: ignore[assignment]
 
 app = typer.Typer(
     name="daoli",
@@ -40,10 +45,22 @@ def _root(
 
 def main() -> None:
     """Run the CLI; DaoliErrors become one red line and their exit code, not a traceback."""
+    as_json = "--json" in sys.argv[1:]
     try:
-        app()
+        if not as_json:
+            app()
+            return
+        # Scripts asking for JSON get the error object for usage errors too, which click
+        # (standalone) would only print as a help box on stderr.
+        try:
+            code = app(standalone_mode=False)
+        except _UsageErrors as exc:
+            code = report_error(CliFailure(exc.format_message(), exc.exit_code), True)
+        except typer.Abort:
+            code = 1
+        sys.exit(code if isinstance(code, int) else 0)
     except DaoliError as exc:
-        sys.exit(report_error(exc, "--json" in sys.argv[1:]))
+        sys.exit(report_error(exc, as_json))
     except KeyboardInterrupt:
         sys.exit(130)
 

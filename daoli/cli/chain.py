@@ -14,6 +14,7 @@ from rich.table import Table
 from daoli.cli.common import HomeOpt, JsonOpt, emit, fail, report_error, resolve_home, stdout
 from daoli.core.address import address_of, decode_address
 from daoli.core.crypto import check_pubkey
+from daoli.core.encoding import MAX_U64
 from daoli.core.genesis import Allocation, Genesis, GenesisTrustee
 from daoli.core.params import LI_PER_DLC, ChainParams
 from daoli.core.tx import MAX_MULTIADDR
@@ -68,7 +69,7 @@ def new_genesis(
     out: Annotated[Path, typer.Option("--out", help="File to write.")],
     chain_id: Annotated[str, typer.Option("--chain-id", help="Chain id.")] = DEV_CHAIN_ID,
     genesis_time_ms: Annotated[
-        int | None, typer.Option("--genesis-time-ms", min=0,
+        int | None, typer.Option("--genesis-time-ms", min=0, max=MAX_U64,
                                  help="Unix ms.", show_default="now, whole seconds"),
     ] = None,
     trustee: Annotated[

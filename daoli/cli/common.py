@@ -71,7 +71,7 @@ def resolve_home(home: Path | None) -> Path:
 def emit(as_json: bool, data: dict[str, Any], human: Callable[[], None] | None = None) -> None:
     """Print a command's result: JSON for scripts, or ``human()`` (rich) for people."""
     if as_json:
-        sys.stdout.write(json.dumps(data, sort_keys=True) + "\n")
+        sys.stdout.write(json.dumps(data, sort_keys=True, allow_nan=False) + "\n")
         sys.stdout.flush()
     elif human is not None:
         human()

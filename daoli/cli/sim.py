@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Annotated, Any
 
@@ -10,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from daoli.cli.common import JsonOpt, emit, stdout
+from daoli.cli.common import JsonOpt, emit, fail, stdout
 from daoli.core.params import LI_PER_DLC
 from daoli.sim.behaviours import BEHAVIOURS
 from daoli.sim.network import LATENCY_KINDS, Partition
@@ -77,6 +78,13 @@ def sim(
         "--accounts", help="Funded genesis accounts the workload uses.")] = 1_000,
     as_json: JsonOpt = False,
 ) -> None:
+    floats = {"--latency-ms": latency_ms, "--jitter-ms": jitter_ms, "--loss": loss,
+              "--clock-skew-ms": clock_skew_ms, "--offline-winner": offline_winner,
+              "--hash-time-ms": hash_time_ms, "--heavy-miner": heavy_miner,
+              "--relay-hold-ms": relay_hold_ms, "--tx-rate": tx_rate}
+    for option, value in floats.items():
+        if not math.isfinite(value):  # nan slips past every range check; inf overflows
+            fail(f"{option} must be a finite number, got {value}")
     cfg = SimConfig(
         trustees=trustees, miners=miners, heights=heights, seed=seed, latency=latency,
         latency_ms=latency_ms, jitter_ms=jitter_ms, loss=loss, clock_skew_ms=clock_skew_ms,

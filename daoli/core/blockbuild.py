@@ -217,10 +217,22 @@ def check_block(state: StateReader, acc: bytes, genesis: Genesis, block: Block, 
         return BlockCheck("the proposer is not the winner ticket's sponsor")
     p = genesis.params
     if adjusted_now_ms is not None:
-        why = check_header_time(h.cycle, h.time_ms, tip.cycle, tip.time_ms, adjusted_now_ms,
+        # Parent = genesis: SPEC 2's monotonicity rules do not apply (the ledger only asks
+        # for time_ms >= genesis_time_ms), so pass no parent time, or a live node would
+        # refuse a block 1 that every syncing node accepts.
+        parent_time = None if tip.cycle is None else tip.time_ms
+        why = check_header_time(h.cycle, h.time_ms, tip.cycle, parent_time, adjusted_now_ms,
                                 p.max_drift_ms)
         if why is not None:
             return BlockCheck(why)
+        # The header's time and cycle are separate fields, so the future rule on the header
+        # alone does not bound the draw: a proposer could win with a ticket mined for a cycle
+        # far ahead and push every later draw (cycle > parent's) out of reach, halting the
+        # chain. The winner ticket's signed time lies inside its draw's window, so bounding
+        # it like the header's bounds the cycle.
+        if w.time_ms > adjusted_now_ms + p.max_drift_ms:
+            return BlockCheck(f"winner ticket time {w.time_ms} is more than {p.max_drift_ms} "
+                              f"ms ahead of adjusted time")
     # Ticket signatures are left to apply_block below, which verifies them anyway.
     if pow_difficulty is None:
         try:

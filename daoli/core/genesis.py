@@ -44,6 +44,8 @@ class Genesis(enc.ProtocolObject):
     trustees: tuple[GenesisTrustee, ...] = ()
 
     def __post_init__(self) -> None:
+        if type(self.genesis_time_ms) is not int or not 0 <= self.genesis_time_ms <= enc.MAX_U64:
+            raise ConfigError("genesis_time_ms must be an integer in [0, 2^64)")
         if not CHAIN_ID_RE.match(self.chain_id):
             raise ConfigError(f"chain_id {self.chain_id!r}: use 1-63 of a-z, 0-9 and '-'")
         addrs = [a.address for a in self.allocations]

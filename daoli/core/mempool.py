@@ -79,6 +79,19 @@ class _Key:
         return self.txid < other.txid
 
 
+class _Worst:
+    """A sender's tail in an eviction heap: ``__lt__`` means "is evicted first"."""
+
+    __slots__ = ("key", "sender")
+
+    def __init__(self, key: _Key, sender: bytes) -> None:
+        self.key = key
+        self.sender = sender
+
+    def __lt__(self, other: _Worst) -> bool:
+        return other.key < self.key
+
+
 def _rejected(reason: str) -> AddResult:
     return AddResult("rejected", reason)
 
@@ -99,6 +112,9 @@ class Mempool:
         self.replace_bump_percent = replace_bump_percent
         self._by_sender: dict[bytes, dict[int, Transaction]] = {}
         self._by_id: dict[bytes, Transaction] = {}
+        self._tail: dict[bytes, _Key] = {}
+        """Priority of each sender's last (highest-nonce) transaction: the eviction
+        candidates, kept up to date so a full pool need not rebuild them per newcomer."""
         self._bytes = 0
 
     # --- inspection --------------------------------------------------------------------
@@ -163,10 +179,19 @@ class Mempool:
         if self._bytes + size <= self.max_bytes and len(self._by_id) < self.max_txs:
             return []
         mine = _Key(tx)
+        # Refuse a newcomer that cannot beat even the worst tail with one linear pass over
+        # cached keys: a full pool must not sort every sender for every hopeless newcomer
+        # (that made each refused add cost O(S log S) Python comparisons, ~0.25 s at 50,000
+        # senders, a cheap CPU attack for any peer).
+        worst: _Key | None = None
+        for s, k in self._tail.items():
+            if s != tx.sender_pubkey and (worst is None or worst < k):
+                worst = k
+        if worst is None or not mine < worst:
+            return None
         # Candidates: the last transaction of every other sender, worst first.
-        tails = [(_Key(txs[max(txs)]), s) for s, txs in self._by_sender.items()
-                 if s != tx.sender_pubkey]
-        tails.sort(reverse=True)
+        tails = [_Worst(k, s) for s, k in self._tail.items() if s != tx.sender_pubkey]
+        heapq.heapify(tails)
         victims: list[Transaction] = []
         need_bytes = self._bytes + size - self.max_bytes
         need_count = len(self._by_id) + 1 - self.max_txs
@@ -175,22 +200,25 @@ class Mempool:
         while need_bytes > freed_bytes or need_count > len(victims):
             if not tails:
                 return None
-            key, sender = tails.pop(0)
-            if not mine < key:
+            top = heapq.heappop(tails)
+            if not mine < top.key:
                 return None
+            sender = top.sender
             txs = plan.setdefault(sender, dict(self._by_sender[sender]))
             victim = txs.pop(max(txs))
             victims.append(victim)
             freed_bytes += len(victim.encoded)
             if txs:
-                tails.append((_Key(txs[max(txs)]), sender))
-                tails.sort(reverse=True)
+                heapq.heappush(tails, _Worst(_Key(txs[max(txs)]), sender))
         for victim in victims:
             self._remove(victim)
         return victims
 
     def _insert(self, tx: Transaction) -> None:
-        self._by_sender.setdefault(tx.sender_pubkey, {})[tx.nonce] = tx
+        txs = self._by_sender.setdefault(tx.sender_pubkey, {})
+        txs[tx.nonce] = tx
+        if tx.nonce == max(txs):
+            self._tail[tx.sender_pubkey] = _Key(tx)
         self._by_id[tx.id] = tx
         self._bytes += len(tx.encoded)
 
@@ -199,6 +227,11 @@ class Mempool:
         del txs[tx.nonce]
         if not txs:
             del self._by_sender[tx.sender_pubkey]
+            del self._tail[tx.sender_pubkey]
+        else:
+            last = max(txs)
+            if tx.nonce > last:
+                self._tail[tx.sender_pubkey] = _Key(txs[last])
         del self._by_id[tx.id]
         self._bytes -= len(tx.encoded)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import tomli_w
 
+from daoli.core.encoding import MAX_U64
 from daoli.core.genesis import Genesis
 from daoli.core.params import LI_PER_DLC
 from daoli.core.tx import MAX_MULTIADDR
@@ -132,6 +133,10 @@ def parse_genesis_toml(data: bytes, source: str) -> Genesis:
 
 def _precheck_genesis(doc: dict[str, Any]) -> None:
     """Type checks Genesis.from_dict leaves to Python (which would give unhelpful errors)."""
+    time_ms = doc.get("genesis_time_ms")
+    if type(time_ms) is int and time_ms > MAX_U64:
+        # the genesis would encode as a CBOR bignum, which no node can decode back
+        raise ConfigError("genesis_time_ms must be an integer below 2^64")
     for name in ("allocations", "trustees"):
         if name in doc and type(doc[name]) is not list:
             raise ConfigError(f"{name} must be an array of tables ([[{name}]])")

@@ -31,9 +31,9 @@ from pathlib import Path
 
 from daoli.core.address import address_of, decode_address
 from daoli.core.crypto import SECRET_LEN, pubkey_from_secret
-from daoli.core.genesis import Allocation, Genesis, GenesisTrustee
+from daoli.core.genesis import CHAIN_ID_RE, Allocation, Genesis, GenesisTrustee
 from daoli.core.params import LI_PER_DLC, ChainParams
-from daoli.errors import ConfigError, InvalidKey, WalletError
+from daoli.errors import ConfigError, DaoliError, InvalidKey, WalletError
 from daoli.node.config import (
     NodeConfig,
     dump_config_toml,
@@ -182,13 +182,22 @@ class Home:
                                   "(the genesis file names its chain)")
             raw = read_file(genesis_file, "genesis file")
             given = (raw, parse_genesis_toml(raw, str(genesis_file)))
+        else:
+            chain_id = DEV_CHAIN_ID if chain_id is None else chain_id
+            if not CHAIN_ID_RE.match(chain_id):  # before the dev wallet is made on disk
+                raise ConfigError(f"chain_id {chain_id!r}: use 1-63 of a-z, 0-9 and '-'")
         if home.path.exists() and not home.path.is_dir():
             raise ConfigError(f"{home.path} exists and is not a directory")
         replaced = home.is_initialized()
         if replaced and not force:
             raise ConfigError(f"{home.path} is already initialised; "
                               "use --force to replace its config, keys and genesis")
-        has_data = home.data_dir.exists()
+        has_data = home.data_dir.exists() or home.data_dir.is_symlink()
+        if has_data and home.data_dir.is_symlink():
+            # rmtree refuses links, and deleting only the link would leave the chain data
+            # on the disk it points to: the operator clears that by hand.
+            raise ConfigError(f"{home.data_dir} is a symbolic link; delete the chain data "
+                              "it points to yourself, or remove the link")
         if has_data and not reset_data:
             raise ConfigError(f"{home.data_dir} holds chain data; add --reset-data "
                               "(with --force) to delete it")
@@ -203,30 +212,43 @@ class Home:
 
         existing_dev = _existing_dev_wallet(home) if given is None else None
 
-        home.path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(home.path, 0o700)  # mkdir's mode is filtered by the umask
+        try:
+            home.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(home.path, 0o700)  # mkdir's mode is filtered by the umask
+        except OSError as exc:
+            raise ConfigError(f"cannot create node home {str(home.path)!r}: "
+                              f"{exc.strerror}") from None
         dev_address: str | None = None
         if given is None:
             if existing_dev is not None:
                 dev_address, password = existing_dev
             else:
                 password = secrets.token_urlsafe(DEV_PASSWORD_CHARS * 3 // 4)
+                # the password first: interrupted between the two, a rerun finds no wallet
+                # and starts afresh instead of a wallet whose password was never written
+                write_file(home.dev_password_file, (password + "\n").encode(), secret=True)
                 dev_address = _create_dev_wallet(home, password)
             params = ChainParams()
             if genesis_time_ms is None:
                 genesis_time_ms = int(time.time()) * 1000
             genesis = Genesis(
-                chain_id or DEV_CHAIN_ID, genesis_time_ms, params,
+                chain_id, genesis_time_ms, params,
                 (Allocation(decode_address(dev_address), DEV_WALLET_FUNDS),),
                 (GenesisTrustee(signer_pub, params.min_bond, config.p2p_listen),),
             )
             genesis_bytes = dump_genesis_toml(genesis).encode()
-            write_file(home.dev_password_file, (password + "\n").encode(), secret=True)
         else:
             genesis_bytes, genesis = given
 
         if has_data:
-            shutil.rmtree(home.data_dir)
+            try:
+                if home.data_dir.is_dir():
+                    shutil.rmtree(home.data_dir)
+                else:
+                    home.data_dir.unlink()
+            except OSError as exc:
+                raise DaoliError(f"cannot delete {str(home.data_dir)!r}: {exc.strerror}"
+                                 ) from None
         write_file(home.node_key_file, (node.hex() + "\n").encode(), secret=True)
         write_file(home.signer_key_file, (signer.hex() + "\n").encode(), secret=True)
         write_file(home.config_file, dump_config_toml(config).encode())
@@ -294,18 +316,23 @@ def write_file(path: Path, data: bytes, *, secret: bool = False) -> None:
     then renamed over the old one.
     """
     tmp = path.with_name(path.name + ".tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if secret else 0o644)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if secret else 0o644)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {str(path)!r}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if isinstance(exc, OSError):
+            raise ConfigError(f"cannot write {str(path)!r}: {exc.strerror}") from None
         raise
 
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import cache
 from typing import Any
 
@@ -120,6 +121,12 @@ class SimConfig:
     """Funded genesis accounts the workload sends from and to (only with ``tx_rate``)."""
 
     def validate(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if type(value) is float and not math.isfinite(value):
+                raise ConfigError(f"{f.name.replace('_', '-')} must be a finite number")
+        if self.clock_skew_ms < 0 or self.max_sim_ms < 0:
+            raise ConfigError("clock-skew-ms and max-sim-ms must not be negative")
         if self.trustees < 1 or self.miners < 1 or self.heights < 1:
             raise ConfigError("trustees, miners and heights must be at least 1")
         if self.trustees > 1_000:

@@ -182,6 +182,8 @@ class BlockStore:
         recorded (so a node can call it on every start), StoreError if another one is."""
         encoded = genesis.encode()
         gid = genesis.id
+        # A genesis the store could not read back would leave a store no node can reopen.
+        _decode(_decode_genesis, encoded, "genesis (not stored)")
 
         def write(txn: lmdb.Transaction) -> None:
             existing = txn.get(_K_GENESIS, db=self._meta)
@@ -380,7 +382,7 @@ class BlockStore:
             raw = self._get(_K_GENESIS, self._meta)
             if raw is None:
                 return None
-            self._genesis = _decode(Genesis.decode, raw, "genesis")
+            self._genesis = _decode(_decode_genesis, raw, "genesis")
         return self._genesis
 
     def block_bytes_by_height(self, height: int) -> bytes | None:
@@ -545,6 +547,16 @@ def _decode(fn: Callable[[bytes], T], raw: bytes, what: str) -> T:
         return fn(raw)
     except DecodeError as exc:
         raise StoreError(f"corrupt {what}: {exc}") from None
+
+
+def _decode_genesis(raw: bytes) -> Genesis:
+    """Genesis.decode without its 8 MiB bound: the genesis may list up to 2^20 allocations,
+    and bytes the store wrote itself are not a peer's."""
+    fields = enc.decode_raw(raw, max_bytes=len(raw))
+    genesis = enc.object_from_fields(fields, Genesis.TYPE, Genesis.from_fields, "genesis")
+    if genesis.encode() != raw:
+        raise DecodeError("genesis: not the canonical encoding")
+    return genesis
 
 
 def _genesis_id_hex(encoded: bytes) -> str:

@@ -39,6 +39,9 @@ LIGHT_SCRYPT_N = 4096  # geth's --lightkdf: for dev nets and tests only
 # unlock take hours or gigabytes.
 _MAX_SCRYPT_MEMORY = 1 << 30
 _MAX_PBKDF2_ROUNDS = 10_000_000
+# A keystore is about 1 KiB and nests 3 deep; anything far beyond is not one.
+_MAX_FILE_BYTES = 64 * 1024
+_MAX_NESTING = 16
 
 
 @dataclass(frozen=True)
@@ -153,10 +156,11 @@ class WalletStore:
         doc = self._load(name)
         info = self._parse(name, doc)
         _check_crypto(doc, info.file)
+        password_bytes = _password_bytes(password)
         try:
             from eth_keyfile import decode_keyfile_json  # slow import (py_ecc): only on use
 
-            secret = decode_keyfile_json(doc, password.encode("utf-8"))
+            secret = decode_keyfile_json(doc, password_bytes)
         except ValueError as exc:  # eth-keyfile's MAC mismatch is a ValueError subclass
             if "mac mismatch" in str(exc).lower():
                 raise WalletError(f"wrong password for wallet {name!r}") from None
@@ -199,10 +203,11 @@ class WalletStore:
         pubkey = pubkey_from_secret(secret)
         created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         info = WalletInfo(name, address_of(pubkey), pubkey, path, file, created)
+        password_bytes = _password_bytes(password)
         from eth_keyfile import create_keyfile_json  # slow import (py_ecc): only on use
 
         doc = create_keyfile_json(
-            secret, password.encode("utf-8"), version=3, kdf="scrypt",
+            secret, password_bytes, version=3, kdf="scrypt",
             iterations=LIGHT_SCRYPT_N if light_kdf else SCRYPT_N,
         )
         doc.pop("address", None)
@@ -233,9 +238,13 @@ class WalletStore:
             raise WalletError(f"no wallet named {name!r} in {str(self.directory)!r}") from None
         except OSError as exc:
             raise WalletError(f"cannot read {str(file)!r}: {exc.strerror}") from None
+        if len(raw) > _MAX_FILE_BYTES or _nesting_exceeds(raw, _MAX_NESTING):
+            # json's C scanner can overflow the C stack (a segfault, not an exception) on
+            # deep nesting, and a keystore is a small, flat document
+            raise WalletError(f"wallet file {str(file)!r} is corrupt: not a keystore")
         try:
             doc = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise WalletError(f"wallet file {str(file)!r} is corrupt: not JSON") from None
         if not isinstance(doc, dict) or doc.get("version") != 3:
             raise WalletError(f"wallet file {str(file)!r} is corrupt: not a v3 keystore")
@@ -260,6 +269,37 @@ class WalletStore:
         except (ValueError, KeyError, TypeError, DaoliError) as exc:
             raise WalletError(f"wallet file {str(file)!r} is corrupt: {exc}") from None
         return WalletInfo(name, address, pubkey, path, file, created)
+
+
+def _nesting_exceeds(raw: bytes, limit: int) -> bool:
+    """Whether JSON text nests arrays/objects deeper than ``limit`` (strings skipped)."""
+    depth = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return False
+
+
+def _password_bytes(password: str) -> bytes:
+    """The password as UTF-8; a str from a non-UTF-8 environment holds lone surrogates."""
+    try:
+        return password.encode("utf-8")
+    except UnicodeEncodeError:
+        raise WalletError("the password is not valid UTF-8 text") from None
 
 
 def _check_crypto(doc: dict[str, Any], file: Path) -> None:

@@ -229,3 +229,35 @@ def test_subprocess_exit_codes_and_one_stderr_line(tmp_path: Path, genesis_file:
     res = run_cli("init", "--home", str(tmp_path / "h2"), "--genesis", str(bad))
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [f"error: {bad}: chain_id must be a string"]
+
+
+@pytest.mark.parametrize("chain_id", ["BAD", ""])
+def test_bad_chain_id_changes_nothing_on_disk(tmp_path: Path, chain_id: str) -> None:
+    home = tmp_path / "h"
+    result = invoke("init", "--home", str(home), "--chain-id", chain_id)
+    assert result.exit_code == 2, result.output
+    assert "chain_id" in result.stderr
+    assert not home.exists()
+    # the documented "nothing changed": the corrected command then works
+    assert invoke("init", "--home", str(home), "--chain-id", "good").exit_code == 0
+
+
+def test_reset_data_on_a_symlinked_data_dir_is_refused(dev_home: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "big-disk"
+    elsewhere.mkdir()
+    (elsewhere / "data.mdb").write_bytes(b"precious")
+    (dev_home / "data").symlink_to(elsewhere)
+    before = snapshot(dev_home)
+    result = invoke("init", "--home", str(dev_home), "--force", "--reset-data")
+    assert result.exit_code == 2, result.output
+    assert "symbolic link" in result.stderr
+    assert snapshot(dev_home) == before
+    assert (elsewhere / "data.mdb").read_bytes() == b"precious"
+
+
+def test_reset_data_when_data_is_a_file(dev_home: Path) -> None:
+    (dev_home / "data").write_bytes(b"junk")
+    result = invoke("init", "--home", str(dev_home), "--force", "--reset-data", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["data_reset"] is True
+    assert not (dev_home / "data").exists()

@@ -311,3 +311,34 @@ def test_builder_drops_refused_transactions_by_index_not_by_message(
     good, bad = transfer(1, 2, 1_000, nonce=0), transfer(3, 2, 1, nonce=9)
     built = build(chain, [bad, good])
     assert built.block.payload == (good,) and built.skipped == (bad,)
+
+
+def test_block_one_at_the_genesis_time_is_valid_with_or_without_a_clock() -> None:
+    """The ledger accepts block 1 at exactly genesis_time_ms (docs/protocol.md 4 and 8: the
+    monotonicity rules are skipped after the genesis); check_block with a clock used to
+    refuse it as "not after the parent's time", so live and syncing nodes disagreed."""
+    chain = Chain(make_genesis(pow_difficulty=1))
+    g = chain.genesis
+    block = chain.build(cycle=0, time_ms=g.genesis_time_ms)
+    assert check_block(chain.state, chain.state.acc, g, block).ok
+    check = check_block(chain.state, chain.state.acc, g, block,
+                        adjusted_now_ms=g.genesis_time_ms + 500)
+    assert check.ok, check.reason
+
+
+def test_rejects_a_winner_ticket_from_a_far_future_draw_with_a_clock(chain: Chain) -> None:
+    """A ticket mined for cycle 1,000 wrapped in a header with a present time used to pass:
+    once final, no draw could follow it for 1,000 cycles (or 2^64), halting the chain."""
+    g = chain.genesis
+    future = ticket_for(chain, MINERS[0], cycle=1_000)
+    now = cycle_start(0, g.genesis_time_ms, g.params.cycle_ms) + 600
+    built = build(chain, winner=future, payroll=[], time_ms=now)
+    assert built.block.header.cycle == 1_000 and built.block.header.time_ms == now
+    why = block_problem(chain.state, chain.state.acc, g, built.block, adjusted_now_ms=now)
+    assert why is not None and "winner ticket time" in why
+    # a ticket within max_drift of the clock is fine (clocks differ a little)
+    near = ticket_for(chain, MINERS[0], cycle=2)
+    ok = build(chain, winner=near, payroll=[], time_ms=now)
+    t = near.time_ms
+    assert check_block(chain.state, chain.state.acc, g, ok.block,
+                       adjusted_now_ms=t - g.params.max_drift_ms).ok

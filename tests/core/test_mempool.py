@@ -5,7 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from daoli.core import mempool
 from daoli.core.mempool import ADDED, REPLACED, Mempool
+from daoli.core.tx import Transaction, Transfer
 from tests.core.ledger_factories import CHAIN_ID, MIN_FEE, pk, transfer
 
 
@@ -87,3 +89,55 @@ def test_bounds_and_selection_invariants(ops: list[tuple[int, int, int]], max_by
     for tx in chosen:
         assert tx.nonce == seen.get(tx.sender_pubkey, 0)  # consecutive from the ledger's nonce
         seen[tx.sender_pubkey] = tx.nonce + 1
+
+
+def _unsigned(i: int, fee: int = MIN_FEE * 2, nonce: int = 0) -> Transaction:
+    """A distinct sender per ``i`` (the pool leaves signatures to its caller)."""
+    return Transaction(CHAIN_ID, i.to_bytes(33, "big"), nonce, fee,
+                       Transfer(bytes(20), 1), bytes(64))
+
+
+def test_a_refused_newcomer_to_a_full_pool_costs_linear_work(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A full pool used to build and sort a key for every sender on every add, so each
+    hopeless min-fee transaction from a peer cost O(S log S) Python comparisons (a quarter
+    of a second at 50,000 senders): a free CPU attack. Now one pass over cached keys."""
+    senders = 2_000
+    pool = Mempool(CHAIN_ID, MIN_FEE, max_txs=senders)
+    for i in range(senders):
+        assert pool.add(_unsigned(i), zero).ok
+    calls = {"lt": 0, "init": 0}
+    real_lt, real_init = mempool._Key.__lt__, mempool._Key.__init__
+
+    def lt(self: object, other: object) -> bool:
+        calls["lt"] += 1
+        return real_lt(self, other)  # type: ignore[arg-type]
+
+    def init(self: object, tx: Transaction) -> None:
+        calls["init"] += 1
+        real_init(self, tx)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mempool._Key, "__lt__", lt)
+    monkeypatch.setattr(mempool._Key, "__init__", init)
+    res = pool.add(_unsigned(senders, fee=MIN_FEE), zero)
+    assert not res.ok and "full" in res.reason
+    assert calls["init"] <= 2 and calls["lt"] <= senders + 2
+    # a better newcomer still evicts exactly the worst tail
+    calls["lt"] = 0
+    res = pool.add(_unsigned(senders + 1, fee=MIN_FEE * 3), zero)
+    assert res.ok and len(res.evicted) == 1 and len(pool) == senders
+    assert calls["lt"] <= 8 * senders
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 5), st.integers(0, 5), st.integers(1_000, 9_000),
+                          st.booleans()), max_size=50))
+def test_cached_tails_follow_every_change(ops: list[tuple[int, int, int, bool]]) -> None:
+    """The eviction candidates (each sender's last transaction) stay exact through adds,
+    replacements, evictions, removals and prunes."""
+    pool = Mempool(CHAIN_ID, MIN_FEE, max_txs=6, max_per_sender=4)
+    for sender, nonce, fee, prune in ops:
+        pool.add(_unsigned(sender, fee=fee, nonce=nonce), zero)
+        if prune and len(pool):
+            pool.remove([pool.transactions()[0].id])
+        expected = {s: txs[max(txs)].id for s, txs in pool._by_sender.items()}
+        assert {s: k.txid for s, k in pool._tail.items()} == expected

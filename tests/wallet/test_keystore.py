@@ -196,3 +196,24 @@ def test_existing_dir_permissions_are_kept_private(tmp_path: Path) -> None:
         os.umask(old)
     assert stat.S_IMODE(store.directory.stat().st_mode) == 0o700
     assert stat.S_IMODE(info.file.stat().st_mode) == 0o600
+
+
+def test_password_that_is_not_utf8_is_a_wallet_error(store: WalletStore) -> None:
+    bad = b"p\xe9w".decode("utf-8", "surrogateescape")  # as os.environ gives it
+    with pytest.raises(WalletError, match="UTF-8"):
+        store.create("a", bad, light_kdf=True)
+    assert not store.exists("a")
+    store.create("b", PW, light_kdf=True)
+    with pytest.raises(WalletError, match="UTF-8"):
+        store.unlock("b", bad)
+
+
+def test_deeply_nested_file_does_not_hide_the_others(store: WalletStore) -> None:
+    store.create("good", PW, light_kdf=True)
+    (store.directory / "deep.json").write_text("[" * 60_000)  # crashed json's C scanner
+    (store.directory / "huge.json").write_text(" " * 100_000 + "{}")
+    good, bad = store.scan()
+    assert [w.name for w in good] == ["good"]
+    assert sorted(f.name for f, _ in bad) == ["deep.json", "huge.json"]
+    with pytest.raises(WalletError, match="corrupt"):
+        store.unlock("deep", PW)
