@@ -15,7 +15,7 @@ from daoli.core.address import decode_address, encode_address
 from daoli.core.crypto import PUBKEY_LEN, check_pubkey
 from daoli.core.params import ChainParams
 from daoli.core.tx import MAX_MULTIADDR
-from daoli.errors import ConfigError, DaoliError, DecodeError
+from daoli.errors import ConfigError, DaoliError, DecodeError, InvalidKey
 
 CHAIN_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -54,6 +54,11 @@ class Genesis(enc.ProtocolObject):
         keys = [t.pubkey for t in self.trustees]
         if len(set(keys)) != len(keys):
             raise ConfigError("genesis lists one trustee twice")
+        for k in keys:  # a trustee whose key is not a curve point could never sign a vote
+            try:
+                check_pubkey(k)
+            except InvalidKey as exc:
+                raise ConfigError(f"genesis trustee {k.hex()[:16]}...: {exc}") from None
         for t in self.trustees:
             if t.bond < self.params.min_bond:
                 raise ConfigError(f"trustee bond {t.bond} is below min_bond")

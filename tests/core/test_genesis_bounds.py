@@ -18,3 +18,11 @@ def test_genesis_time_must_fit_u64(time_ms: int) -> None:
 def test_largest_genesis_time_round_trips() -> None:
     g = Genesis("daoli-test", (1 << 64) - 1, ChainParams())
     assert Genesis.decode(g.encode()) == g
+
+
+def test_trustee_key_must_be_a_curve_point() -> None:
+    from daoli.core.genesis import GenesisTrustee
+
+    bad = GenesisTrustee(b"\x02" + b"\xff" * 32, ChainParams().min_bond, "/ip4/127.0.0.1/tcp/1")
+    with pytest.raises(ConfigError, match="trustee"):
+        Genesis("daoli-test", 0, ChainParams(), trustees=(bad,))
