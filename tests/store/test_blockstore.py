@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,21 +16,8 @@ from daoli.core.genesis import Genesis
 from daoli.core.hashing import sha256
 from daoli.errors import StoreError
 from daoli.store import BlockStore
+from tests.store import crash_writer as cw
 
-
-def _load_chain_module() -> ModuleType:
-    name = "daoli_tests_store_crash_writer"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("crash_writer.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-cw = _load_chain_module()
 CHAIN = cw.Chain()
 
 

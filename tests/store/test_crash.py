@@ -3,7 +3,6 @@ an exact prefix of the chain (SPEC 8: a crash never leaves half a block)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import selectors
@@ -12,26 +11,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from daoli.store import BlockStore
+from tests.store import crash_writer as cw
 
-
-def _load_chain_module() -> ModuleType:
-    name = "daoli_tests_store_crash_writer"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("crash_writer.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-cw = _load_chain_module()
 WRITER = Path(__file__).with_name("crash_writer.py")
 SERIES = 6
 ROUNDS_PER_SERIES = 5
