@@ -58,6 +58,12 @@ MAX_ROUNDS_AHEAD = 64
 """Votes this many rounds past the current one are not stored, only used to skip ahead:
 a Byzantine trustee must not make honest ones store votes for unbounded rounds."""
 
+MAX_PROPOSALS = 256
+"""Distinct block ids one height records from ``on_proposal`` (``VoteBook.known`` and the
+valid ones). A proposer can sign any number of blocks for one ticket, and peers can send any
+number of invalid ones, so beyond this the height keeps only what can matter: see
+``HeightState.on_proposal``."""
+
 
 class Step(IntEnum):
     PROPOSE = 1
@@ -232,7 +238,8 @@ class VoteBook:
         self.f = max_faulty(self.n)
         self.q = quorum(self.n)
         self.known: set[bytes] = set()
-        """Block ids proposed to this node; the state machine fills it."""
+        """Block ids proposed to this node; the state machine fills it, with at most
+        ``HeightState.max_proposals`` of them (plus blocks its vote rules pin)."""
         self._first: dict[tuple[int, int], dict[bytes, Vote]] = {}
         self._blocks: dict[tuple[int, int], dict[bytes, dict[bytes, Vote]]] = {}
         self._round_voters: dict[int, set[bytes]] = {}
@@ -328,7 +335,8 @@ class HeightState:
 
     def __init__(self, chain_id: str, height: int, parent_id: bytes,
                  my_pubkey: bytes | None, sign: Signer | None, voters: Sequence[bytes],
-                 params: ChainParams, *, verify_sigs: bool = False) -> None:
+                 params: ChainParams, *, verify_sigs: bool = False,
+                 max_proposals: int = MAX_PROPOSALS) -> None:
         self.chain_id = chain_id
         self.height = height
         self.parent_id = parent_id
@@ -341,6 +349,9 @@ class HeightState:
         if self.is_voter and sign is None:
             raise ValueError("a voting trustee needs a signer")
         self.verify_sigs = verify_sigs
+        if max_proposals < 1:
+            raise ValueError("max_proposals must be at least 1")
+        self.max_proposals = max_proposals
 
         self.started = False
         self.round = 0
@@ -351,6 +362,8 @@ class HeightState:
         self.best_luck: Luck | None = None
 
         self._valid: dict[bytes, Luck] = {}
+        self._invalid: dict[bytes, None] = {}
+        """Known ids held invalid, oldest first: the first to forget when full."""
         self._luckiest: tuple[Luck, bytes] | None = None
         self._polkas: dict[int, bytes] = {}
         self._nil_polkas: set[int] = set()
@@ -426,17 +439,76 @@ class HeightState:
         Proposals are kept for the whole height, so a block proposed in round 0 can still
         be prevoted in round 3. Validity only ever upgrades: it is objective, so a later
         ``valid=True`` means an earlier check lacked something (e.g. the block's parent).
+
+        At most ``max_proposals`` distinct ids are recorded. Beyond that a new id is recorded
+        only by forgetting another: an invalid one first (oldest first); a valid one only if
+        the newcomer is valid and luckier than it (by ``(luck, block id)``), the worst such
+        going. Blocks named by a polka, the lock, a decision, this trustee's own votes or
+        any prevote of the current or previous round are *pinned*: never forgotten, and
+        recorded when valid even beyond the bound (polka and decision blocks are what
+        ``MissingBlock`` asks the caller to fetch). So the luckiest valid proposals, and the
+        blocks the vote rules read, stay; the excess over the bound is at most the pinned
+        blocks, which the stored votes already bound.
         """
         eff: list[Effect] = []
-        self.book.known.add(block_id)
-        if not valid or block_id in self._valid:
+        if block_id in self._valid:
             return eff
+        known = self.book.known
+        if block_id not in known:
+            if len(known) >= self.max_proposals and not self._make_room(block_id, luck, valid):
+                return eff
+            known.add(block_id)
+            if not valid:
+                self._invalid[block_id] = None
+                return eff
+        elif not valid:
+            return eff
+        self._invalid.pop(block_id, None)
         self._valid[block_id] = luck
         cand = (luck, block_id)
         if self._luckiest is None or cand < self._luckiest:
             self._luckiest = cand
         self._evaluate(now_ms, eff)
         return eff
+
+    def _pinned(self) -> set[bytes]:
+        """Blocks a vote rule of this trustee can still pick, or the caller must fetch: the
+        round-(r+1) prevote may follow round r's prevotes, so those of the current and the
+        previous round pin their blocks too (else each trustee would keep only its own)."""
+        pins = set(self._polkas.values())
+        for r in (self.round - 1, self.round):
+            pins.update(self.book.tally(r, PREVOTE))
+        pins.update(v.block_id for v in self._my_votes.values())
+        if self.locked_id is not None:
+            pins.add(self.locked_id)
+        if self.decision is not None:
+            pins.add(self.decision.block_id)
+        return pins
+
+    def _make_room(self, block_id: bytes, luck: Luck, valid: bool) -> bool:
+        """Forget one recorded proposal for ``block_id``, or say it is not worth recording."""
+        pins = self._pinned()
+        pinned = block_id in pins
+        if self._invalid and (valid or pinned):
+            old = next(iter(self._invalid))
+            del self._invalid[old]
+            self.book.known.discard(old)
+            return True
+        if not valid:
+            return False
+        worst: tuple[Luck, bytes] | None = None
+        for bid, lk in self._valid.items():
+            if bid not in pins and (worst is None or (lk, bid) > worst):
+                worst = (lk, bid)
+        if worst is None:
+            return pinned  # everything held is pinned: only another pinned block comes in
+        if not pinned and worst <= (luck, block_id):
+            return False
+        del self._valid[worst[1]]
+        self.book.known.discard(worst[1])
+        if self._luckiest is not None and self._luckiest[1] == worst[1]:
+            self._luckiest = min(((lk, b) for b, lk in self._valid.items()), default=None)
+        return True
 
     def on_vote(self, vote: Vote, now_ms: int) -> list[Effect]:
         """A vote from the network. Votes for other chains, heights, or from non-voters are

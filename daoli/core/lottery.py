@@ -22,7 +22,7 @@ draw. Proof of work only prices *keys* (Sybil entries), not luck.
 from __future__ import annotations
 
 import hashlib
-from bisect import insort
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -47,6 +47,17 @@ MAX_DIFFICULTY = (1 << 63) - 1
 DEFAULT_MAX_TRIES = 1 << 24
 FUTURE_CYCLES = 1
 """A ticket may be for at most this many cycles after the one the node's clock is in."""
+MIN_KEPT = 64
+KEPT_PER_DIAMETER = 4
+"""A draw keeps at most ``max_kept(diameter) = max(MIN_KEPT, KEPT_PER_DIAMETER * diameter)``
+tickets: the luckiest ones. Peers with fast hardware could otherwise grow a draw without limit
+during a stall. The winner, the lineup (``diameter - 1``) and failover to the ``r + 1``
+luckiest for rounds ``r < max_kept`` only ever read the luckiest ``max_kept`` tickets."""
+
+
+def max_kept(diameter: int) -> int:
+    """How many tickets one draw keeps, and how many a lottery keeps before a later draw."""
+    return max(MIN_KEPT, KEPT_PER_DIAMETER * diameter)
 
 
 # --------------------------------------------------------------------------- hashes
@@ -237,6 +248,9 @@ R_NOT_OPEN = "draw not open on this node"
 R_FUTURE = "cycle too far in the future"
 R_NO_TIP = "no tip set"
 R_MALFORMED = "malformed ticket"
+R_OUTRANKED = "outranked by the luckiest tickets kept"
+"""A valid time tie that cannot matter here: its draw already keeps ``max_kept`` luckier
+tickets, or earlier draws of the height do. Never relayed (it could never be relayed anyway)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +266,8 @@ ACCEPT_RELAY = Decision(True, True)
 ACCEPT_QUIET = Decision(True, False)
 _DROPS = {r: Decision(False, False, r) for r in (
     R_WRONG_CHAIN, R_WRONG_HEIGHT, R_WRONG_PARENT, R_WRONG_DRAW, R_NOT_COMPUTATION_LUCKY,
-    R_LATE, R_DUPLICATE, R_NO_WORK, R_BAD_SIG, R_NOT_OPEN, R_FUTURE, R_NO_TIP, R_MALFORMED)}
+    R_LATE, R_DUPLICATE, R_NO_WORK, R_BAD_SIG, R_NOT_OPEN, R_FUTURE, R_NO_TIP, R_MALFORMED,
+    R_OUTRANKED)}
 
 
 def _drop(reason: str) -> Decision:
@@ -272,11 +287,20 @@ class Draw:
     ``diameter * (1 + ln(N / diameter))`` relays. Holding tickets to relay them in lot order
     would come closer to ``diameter`` but delays every ticket; it is left to a caller who
     wants it (it can hold, then offer in lot order).
+
+    Memory is bounded: only the ``max_kept`` luckiest tickets (and their miners) are kept.
+    When full, a valid ticket not luckier than the worst kept is dropped as ``R_OUTRANKED``
+    and a luckier one evicts the worst kept. Eviction is monotone (the worst kept lot only
+    falls), so an evicted miner offering again is outranked again, and the ``diameter``
+    luckiest, hence every relay decision, are exactly those of an unbounded draw.
+    ``len(draw)`` (and ``ties``) counts every valid time tie judged, outranked ones included,
+    i.e. what an unbounded draw would hold (the simulator's time-tie metrics read it; a miner
+    outranked twice is counted twice, as it is not remembered); ``kept`` is how many are held.
     """
 
-    __slots__ = ("_best", "_by_miner", "_chain_id", "_lot_base", "_pow_base", "_ranked",
+    __slots__ = ("_by_miner", "_chain_id", "_kept", "_lot_base", "_pow_base", "_ranked",
                  "_target_bytes", "cycle", "deadline", "delta_ms", "diameter", "height",
-                 "parent_id", "phi_end", "seed", "start")
+                 "max_kept", "parent_id", "phi_end", "seed", "start", "ties")
 
     def __init__(self, *, chain_id: str, height: int, parent_id: bytes, cycle: int,
                  params: ChainParams, genesis_time_ms: int) -> None:
@@ -291,8 +315,11 @@ class Draw:
         self._target_bytes = _target_bytes(params.pow_target)
         self._pow_base = hashlib.sha256(POW_TAG + self.seed)
         self._lot_base = hashlib.sha256(LOT_TAG + self.seed)
+        self.max_kept = max_kept(params.diameter)
+        self.ties = 0
         self._by_miner: dict[bytes, tuple[bytes, Ticket]] = {}
-        self._best: list[bytes] = []
+        self._kept: list[tuple[bytes, bytes]] = []
+        """``(lot, miner)`` of every kept ticket, luckiest first."""
         self._ranked: list[tuple[bytes, Ticket]] | None = None
 
     def lot_of(self, miner_pubkey: bytes) -> bytes:
@@ -347,20 +374,28 @@ class Draw:
             lot = None
         if lot is None:
             lot = self.lot_of(pk)
+        self.ties += 1
+        kept = self._kept
+        if len(kept) >= self.max_kept:
+            if lot >= kept[-1][0]:
+                return _drop(R_OUTRANKED)
+            del self._by_miner[kept.pop()[1]]
         self._by_miner[pk] = (lot, ticket)
         self._ranked = None
-        best = self._best
-        if len(best) < self.diameter:
-            insort(best, lot)
-            return ACCEPT_RELAY
-        if lot < best[-1]:
-            best.pop()
-            insort(best, lot)
-            return ACCEPT_RELAY
-        return ACCEPT_QUIET
+        entry = (lot, pk)
+        pos = bisect_left(kept, entry)
+        kept.insert(pos, entry)
+        # Among the ``diameter`` luckiest held: the same test as against an unbounded draw,
+        # since max_kept >= diameter and only tickets outside the luckiest max_kept are gone.
+        return ACCEPT_RELAY if pos < self.diameter else ACCEPT_QUIET
 
     def __len__(self) -> int:
-        return len(self._by_miner)
+        return self.ties
+
+    @property
+    def kept(self) -> int:
+        """Tickets held: at most ``max_kept``."""
+        return len(self._kept)
 
     def closed(self, adjusted_now_ms: int) -> bool:
         """True once ``start + phi + delta`` has passed: no further ticket can be a tie."""
@@ -372,11 +407,12 @@ class Draw:
 
     def _ranking(self) -> list[tuple[bytes, Ticket]]:
         if self._ranked is None:
-            self._ranked = sorted(self._by_miner.values(), key=lambda e: e[0])
+            by_miner = self._by_miner
+            self._ranked = [(lt, by_miner[pk][1]) for lt, pk in self._kept]
         return self._ranked
 
     def time_ties(self) -> list[Ticket]:
-        """Accepted tickets, luckiest first."""
+        """Kept tickets (at most ``max_kept``), luckiest first."""
         return [t for _, t in self._ranking()]
 
     def ranked(self) -> list[tuple[bytes, Ticket]]:
@@ -384,11 +420,9 @@ class Draw:
         return list(self._ranking())
 
     def winner(self) -> Ticket | None:
-        if not self._by_miner:
+        if not self._kept:
             return None
-        if self._ranked is not None:
-            return self._ranked[0][1]
-        return min(self._by_miner.values(), key=lambda e: e[0])[1]
+        return self._by_miner[self._kept[0][1]][1]
 
     def lot_of_ticket(self, ticket: Ticket) -> bytes:
         held = self._by_miner.get(ticket.miner_pubkey)
@@ -431,16 +465,25 @@ class Lottery:
     inside that cycle's window, so they can only come from clocks that run a little ahead).
 
     Draws are created on demand and kept until the tip moves, so a height without a
-    finalized block keeps its time ties across rounds; :meth:`prune` forgets closed empty ones.
-    For the genesis as tip use ``tip_cycle=-1`` and ``finalized_at_ms=genesis_time_ms``.
+    finalized block keeps its time ties across rounds; :meth:`prune` forgets closed empty ones
+    (and creating a draw from a peer's ticket prunes first, so peers cannot pile up empty
+    draws). For the genesis as tip use ``tip_cycle=-1`` and ``finalized_at_ms=genesis_time_ms``.
+
+    Memory is bounded during a stall too: luck is ordered by ``(cycle, lot)``, so once the
+    draws before cycle ``c`` hold ``max_kept`` tickets together, no ticket of ``c`` or later
+    can be among the ``max_kept`` luckiest of the height (failover reads at most that many).
+    Such a draw is *out of reach*: its tickets are dropped as ``R_OUTRANKED`` and it is
+    forgotten once earlier draws fill. Hence at most ``2 * max_kept - 1`` tickets in at most
+    ``max_kept`` non-empty draws per height.
     """
 
     __slots__ = ("_draws", "_ordered", "chain_id", "first_cycle", "genesis_time_ms",
-                 "height", "params", "parent_id", "tip_cycle")
+                 "height", "max_kept", "params", "parent_id", "tip_cycle")
 
     def __init__(self, *, chain_id: str, params: ChainParams, genesis_time_ms: int) -> None:
         self.chain_id = chain_id
         self.params = params
+        self.max_kept = max_kept(params.diameter)
         self.genesis_time_ms = genesis_time_ms
         self.height: int | None = None
         self.parent_id = b""
@@ -457,6 +500,7 @@ class Lottery:
         """
         if params is not None:
             self.params = params
+            self.max_kept = max_kept(params.diameter)
         self.height = tip_height + 1
         self.parent_id = tip_id
         self.tip_cycle = tip_cycle
@@ -507,9 +551,39 @@ class Lottery:
                 return _drop(R_FUTURE)
             if arrival_ms > cycle_start(c, g, p.cycle_ms) + p.phi_ms + p.delta_ms:
                 return _drop(R_LATE)  # do not create a draw that can never hold a ticket
+            if self._out_of_reach(c):
+                return _drop(R_OUTRANKED)
+            self.prune(arrival_ms)
             d = self.draw(c)
             assert d is not None
-        return d.offer(ticket, arrival_ms, verified, lot)
+        elif len(self._draws) > 1 and self._out_of_reach(c):
+            return _drop(R_OUTRANKED)
+        decision = d.offer(ticket, arrival_ms, verified, lot)
+        if decision.accepted and len(self._draws) > 1:
+            self._drop_out_of_reach()
+        return decision
+
+    def _out_of_reach(self, cycle: int) -> bool:
+        """Do the draws before ``cycle`` already hold ``max_kept`` tickets together?"""
+        held = 0
+        for d in self.draws():
+            if d.cycle >= cycle:
+                return False
+            held += d.kept
+            if held >= self.max_kept:
+                return True
+        return False
+
+    def _drop_out_of_reach(self) -> None:
+        held = 0
+        ordered = self.draws()
+        for i, d in enumerate(ordered):
+            if held >= self.max_kept:
+                for late in ordered[i:]:
+                    del self._draws[late.cycle]
+                self._ordered = None
+                return
+            held += d.kept
 
     def draws(self) -> list[Draw]:
         """Existing draws, earliest cycle first."""
@@ -527,7 +601,7 @@ class Lottery:
         for d in self.draws():
             if len(out) >= k:
                 break
-            if len(d):
+            if d.kept:
                 out.extend(d.time_ties()[:k - len(out)])
         return out
 
@@ -547,7 +621,7 @@ class Lottery:
 
     def prune(self, adjusted_now_ms: int) -> None:
         """Forget closed draws that hold no ticket (they can never matter again)."""
-        dead = [c for c, d in self._draws.items() if not len(d) and d.closed(adjusted_now_ms)]
+        dead = [c for c, d in self._draws.items() if not d.kept and d.closed(adjusted_now_ms)]
         for c in dead:
             del self._draws[c]
         if dead:

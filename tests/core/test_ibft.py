@@ -16,6 +16,7 @@ from daoli.core.ibft import (
     DUPLICATE,
     IGNORED,
     MAX_EXTRA_VOTES,
+    MAX_PROPOSALS,
     MAX_ROUNDS_AHEAD,
     Broadcast,
     Decide,
@@ -344,6 +345,86 @@ def test_polka_seen_before_block_arrives_precommits_on_arrival() -> None:
     eff = hs.on_proposal(B, LUCK_B, True, 1200)
     assert [(x.vtype, x.block_id) for x in sent(eff)] == [(PRECOMMIT, B)]
     assert hs.locked_id == B
+
+
+# --- bounded proposals ---------------------------------------------------------------------
+
+
+def junk(tag: str, i: int) -> bytes:
+    return sha256(f"{tag}{i}".encode())
+
+
+def unlucky(i: int) -> Luck:
+    return (50, i.to_bytes(32, "big"))
+
+
+def test_proposals_beyond_the_bound_do_not_grow_memory() -> None:
+    hs, _ = mk()
+    assert hs.max_proposals == MAX_PROPOSALS == 256
+    hs.start(0)
+    for i in range(2_000):  # invalid ones (even claiming great luck) stop being recorded
+        hs.on_proposal(junk("bad", i), (0, b""), False, 1)
+    assert len(hs.book.known) == MAX_PROPOSALS
+    for i in range(2_000):  # valid unlucky ones replace invalid ones, then one another
+        hs.on_proposal(junk("ok", i), unlucky(i), True, 2)
+        assert len(hs.book.known) <= MAX_PROPOSALS
+    held = [i for i in range(2_000) if hs.holds_valid(junk("ok", i))]
+    assert held == list(range(MAX_PROPOSALS))  # the luckiest valid ones
+    assert hs.luckiest_valid() == (unlucky(0), junk("ok", 0))
+    hs.on_proposal(junk("bad", 1), LUCK_B, True, 3)
+    assert hs.holds_valid(junk("bad", 1))  # a luckier valid block always gets in ...
+    assert not hs.holds_valid(junk("ok", MAX_PROPOSALS - 1))  # ... and the worst goes
+    assert len(hs.book.known) == MAX_PROPOSALS
+    # an invalid id recorded earlier still upgrades to valid without growing anything
+    hs2, _ = mk(max_proposals=2)
+    hs2.on_proposal(B, LUCK_B, False, 0)
+    hs2.on_proposal(C, LUCK_C, False, 0)
+    hs2.on_proposal(B, LUCK_B, True, 0)
+    assert hs2.holds_valid(B) and hs2.book.known == {B, C}
+
+
+def test_bound_never_forgets_the_lock_or_a_polka_block() -> None:
+    hs, pubs = mk(max_proposals=4)
+    lock_on_b_in_round0(hs, pubs)
+    for i in range(50):  # luckier valid blocks: the lock's block B stays
+        hs.on_proposal(junk("lucky", i), (0, i.to_bytes(32, "big")), True, 1800)
+    assert hs.holds_valid(B) and len(hs.book.known) == 4
+    assert hs.luckiest_valid() == ((0, bytes(32)), junk("lucky", 0))
+    # an unlucky block forgotten here that then gets a polka is fetched and taken back
+    d = sha256(b"D")
+    hs.on_proposal(d, unlucky(1), True, 1850)
+    assert not hs.holds_valid(d)
+    eff = feed(hs, [v(p, PREVOTE, 1, d) for p in pubs[1:]], 1900)
+    assert MissingBlock(d) in eff
+    eff = hs.on_proposal(d, unlucky(1), True, 1950)
+    assert hs.holds_valid(d) and [(x.vtype, x.block_id) for x in sent(eff)] == [(PRECOMMIT, d)]
+    assert hs.holds_valid(B) and len(hs.book.known) <= 4 + 1
+
+
+@pytest.mark.parametrize("seed", range(6))  # seeds 0, 3, 5 decide in round 1
+def test_proposal_flood_changes_no_decision(seed: int) -> None:
+    """Scripted: every trustee is flooded with invalid blocks claiming the best luck and
+    valid but unlucky ones; a tight bound decides exactly as an unbounded machine."""
+    results = []
+    for bound in (16, 10**9):
+        ps = props(3, set={0: {"online": False}})  # failover to the runner-up in round 1
+        net = Network(4, ps, seed=seed)
+        for m in net.machines.values():
+            m.max_proposals = bound
+        for j in net.machines:
+            for i in range(300):  # valid ones luckier and luckier: the bound keeps evicting
+                net.push((i * 7919 + 31 * j) % 3000, "proposal", j,
+                         (junk("bad", i), (0, b""), False))
+                net.push(100 + 9 * (299 - i) + j, "proposal", j,
+                         (junk("ok", i), unlucky(i), True))
+        net.run()
+        for m in net.machines.values():
+            assert len(m.book.known) == min(bound, len(m.book.known)) and (
+                bound > 600 or len(m.book.known) == bound)
+        results.append({i: (d.round, d.block_id) for i, d in net.decisions.items()})
+        one_vote_per_round(net)
+    assert results[0] == results[1] and len(results[0]) == 4
+    assert len({b for _, b in results[0].values()}) == 1
 
 
 # --- one vote per (round, type) ------------------------------------------------------------

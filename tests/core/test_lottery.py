@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 import random
 import statistics
@@ -26,6 +27,7 @@ from daoli.core.lottery import (
     R_NO_WORK,
     R_NOT_COMPUTATION_LUCKY,
     R_NOT_OPEN,
+    R_OUTRANKED,
     R_WRONG_CHAIN,
     R_WRONG_DRAW,
     R_WRONG_HEIGHT,
@@ -41,6 +43,7 @@ from daoli.core.lottery import (
     estimate_time_ties,
     lot,
     luck_key,
+    max_kept,
     mine,
     pow_hash,
     pow_ok,
@@ -320,10 +323,10 @@ class TestDiameter:
             relays = 0
             for _ in range(n):
                 dec = draw.offer(fake_ticket(rand_pk(rng)), start_of(0) + 20, verified=True)
-                assert dec.accepted
-                assert dec in (ACCEPT_RELAY, ACCEPT_QUIET)
+                assert dec.accepted or dec.reason == R_OUTRANKED
+                assert dec in (ACCEPT_RELAY, ACCEPT_QUIET) or not dec.relay
                 relays += dec.relay
-            assert len(draw) == n
+            assert draw.kept == draw.max_kept == max_kept(d) and len(draw) == n
             assert d <= relays < n
             counts.append(relays)
         mean = statistics.fmean(counts)
@@ -514,6 +517,87 @@ class TestLottery:
         assert lt.offer(t, t.time_ms + 1).reason == R_WRONG_HEIGHT
         d = lt.draw(2)
         assert d is not None and d.diameter == 4 and d.seed == seed(new_parent, 2)
+
+
+# --------------------------------------------------------------------------- bounded memory
+
+
+class TestBoundedMemory:
+    def test_max_kept(self) -> None:
+        assert max_kept(1) == max_kept(16) == 64 and max_kept(17) == 68 and max_kept(100) == 400
+
+    def test_flooded_draw_same_outcome_as_unbounded(self) -> None:
+        """10,000 valid tickets: memory stays at max_kept; winner, lineup, failover order
+        and every relay decision equal those of an unbounded draw (all lots, sorted)."""
+        rng = random.Random(7)
+        lt = new_lottery()
+        d = lt.draw(0)
+        assert d is not None and d.max_kept == 64 and d.diameter == 16
+        top: list[int] = []  # max-heap (negated) of the unbounded draw's diameter luckiest
+        offered: list[tuple[bytes, Ticket]] = []
+        for i in range(10_000):
+            t = fake_ticket(rand_pk(rng))
+            lt_ = d.lot_of(t.miner_pubkey)
+            v = int.from_bytes(lt_, "big")
+            should_relay = len(top) < d.diameter or v < -top[0]
+            if len(top) < d.diameter:
+                heapq.heappush(top, -v)
+            elif v < -top[0]:
+                heapq.heapreplace(top, -v)
+            dec = lt.offer(t, start_of(0) + 20, verified=True)
+            assert dec.relay == should_relay, i
+            assert dec.accepted or dec.reason == R_OUTRANKED
+            if i < d.diameter:
+                assert dec == ACCEPT_RELAY
+            assert d.kept <= d.max_kept
+            offered.append((lt_, t))
+        offered.sort(key=lambda e: e[0])
+        ref = [t for _, t in offered]
+        assert d.kept == d.max_kept and len(d) == d.ties == 10_000
+        assert d.winner() == lt.winner() == ref[0]
+        assert d.lineup() == lt.lineup(ref[0]) == ref[1:d.diameter]
+        assert d.time_ties() == ref[:d.max_kept]
+        assert d.ranked() == offered[:d.max_kept]
+        for r in range(d.max_kept):  # failover of round r: the r+1 luckiest
+            assert lt.luckiest(r + 1) == ref[:r + 1]
+            # the failover winner's full payroll while r <= max_kept - diameter; later a
+            # (still valid) prefix of it
+            assert lt.lineup(ref[r]) == ref[r + 1:min(r + d.diameter, d.max_kept)]
+        # an evicted miner stays out (the worst kept lot only falls); kept ones are duplicates
+        assert d.offer(ref[-1], start_of(0) + 20, verified=True).reason == R_OUTRANKED
+        assert d.offer(ref[0], start_of(0) + 20, verified=True).reason == R_DUPLICATE
+        assert d.offer(ref[d.max_kept], start_of(0) + 20, verified=True).reason == R_OUTRANKED
+        assert len(d) == 10_002 and d.kept == d.max_kept
+
+    def test_later_draws_out_of_reach(self) -> None:
+        """Once earlier draws hold max_kept tickets, later draws can never supply one of the
+        max_kept luckiest of the height: their tickets are refused and they are dropped."""
+        rng = random.Random(8)
+        lt = new_lottery()
+        k = lt.max_kept
+        early = [fake_ticket(rand_pk(rng), cycle=1, time_ms=start_of(1)) for _ in range(5)]
+        for t in early:  # a clock a little ahead: cycle 1 is open during cycle 0
+            assert lt.offer(t, start_of(0) + 20, verified=True).accepted
+        zero = [fake_ticket(rand_pk(rng)) for _ in range(k - 1)]
+        for t in zero:
+            assert lt.offer(t, start_of(0) + 20, verified=True).accepted
+        assert [x.cycle for x in lt.draws()] == [0, 1]
+        ref = sorted(zero + early, key=luck_key)[:k]
+        assert lt.luckiest(k) == ref
+        last = fake_ticket(rand_pk(rng))
+        assert lt.offer(last, start_of(0) + 20, verified=True).accepted
+        assert [x.cycle for x in lt.draws()] == [0]  # draw 1 is out of reach now
+        assert lt.luckiest(k) == sorted([*zero, last], key=luck_key)
+        late = fake_ticket(rand_pk(rng), cycle=1, time_ms=start_of(1) + 5)
+        assert lt.offer(late, start_of(1) + 10, verified=True).reason == R_OUTRANKED
+        assert [x.cycle for x in lt.draws()] == [0]
+
+    def test_peers_cannot_pile_up_empty_draws(self) -> None:
+        lt = new_lottery()
+        for c in range(200):
+            bad = fake_ticket(rand_pk(random.Random(c)), cycle=c)
+            assert not lt.offer(bad, start_of(c) + 20).accepted  # unsigned: a new empty draw
+            assert len(lt.draws()) <= 2
 
 
 # --------------------------------------------------------------------------- retarget
