@@ -33,6 +33,7 @@ SIG_LEN = 64
 SECRET_LEN = 32
 
 _CTX = GLOBAL_CONTEXT.ctx
+_BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
 def signing_bytes(tag: bytes, chain_id: str, fields: Iterable[Any]) -> bytes:
@@ -83,10 +84,10 @@ def verify(pubkey: bytes, sig: bytes, message: bytes) -> bool:
 
     Never raises: malformed keys or signatures simply do not verify.
     """
-    if not isinstance(pubkey, bytes | bytearray | memoryview) or not isinstance(
-            sig, bytes | bytearray | memoryview):
-        return False
-    pubkey, sig = bytes(pubkey), bytes(sig)
+    if type(pubkey) is not bytes or type(sig) is not bytes:  # the hot path: plain bytes
+        if not isinstance(pubkey, _BYTES_LIKE) or not isinstance(sig, _BYTES_LIKE):
+            return False
+        pubkey, sig = bytes(pubkey), bytes(sig)
     if len(sig) != SIG_LEN or len(pubkey) != PUBKEY_LEN:
         return False
     raw_sig = ffi.new("secp256k1_ecdsa_signature *")
