@@ -21,6 +21,7 @@ app = typer.Typer(
     help="DaoliCloud: consensus of luck, incentive BFT, and a peer-to-peer resource market.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(wallet.app, name="wallet")

@@ -47,8 +47,8 @@ def init(
 
     Without --genesis this starts a one-node development chain (like anvil or geth --dev):
     chain id daoli-dev, genesis time now (whole seconds), default parameters, this node's
-    signer key the only trustee (bond = min_bond), and a wallet 'dev' in <home>/wallets
-    prefunded with 1,000,000 DLC whose password is in <home>/dev.password.
+    signer key the only trustee (bond = min_bond), and a wallet 'dev' in `<home>/wallets`
+    prefunded with 1,000,000 DLC whose password is in `<home>/dev.password`.
 
     An initialised home is never overwritten without --force, and an existing data/
     directory is never deleted without --reset-data as well. Keys are made fresh on --force;

@@ -25,7 +25,16 @@ _HELP = (
     "The simulator SKIPS ECDSA: signatures are deterministic stand-ins and the state machines "
     "are told messages are already verified (keys are real: lots are hashes of them).\n\n"
     f"Latency models: {', '.join(LATENCY_KINDS)}. "
-    f"Byzantine behaviours: {', '.join(BEHAVIOURS)}."
+    f"Byzantine behaviours: {', '.join(BEHAVIOURS)}.\n\n"
+    "--json prints one object. Stable keys: config (the options), heights_finalized, "
+    "safety_violations, safety_violation_heights, f, sim_seconds, seconds_per_block, "
+    "wall_seconds (the only value that differs between runs of one seed); statistics "
+    "objects {count, mean, median, min, max} for cycles_per_block, time_ties_per_draw, "
+    "relayed_tickets_per_node_per_draw, payroll_sizes, txs_per_block and tx_latency_ms; "
+    "rounds_per_height {round: heights}; wins_by_miner {miner: wins}; rewards_by_trustee "
+    "{trustee: {behaviour, trustee_li, sponsor_li, slashed_li, net_li, ...}}; "
+    "rewards_by_behaviour; pow_difficulty_by_epoch and time_ties_median_by_epoch (lists); "
+    "txs_submitted, txs_included, mempool_max; evidence and network counters."
 )
 
 

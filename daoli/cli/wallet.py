@@ -39,7 +39,7 @@ PASSWORD_ENV = "DAOLI_PASSWORD"
 
 app = typer.Typer(
     no_args_is_help=True,
-    help="Create, import, inspect, export and delete wallets (keys) in <home>/wallets.\n\n"
+    help="Create, import, inspect, export and delete wallets (keys) in `<home>/wallets`.\n\n"
     "Keys derive from a 24-word BIP39 phrase along m/44'/7771'/0'/0/N. Password: "
     "--password-file, else $DAOLI_PASSWORD, else a prompt. --json wallet object: "
     '{"name", "address", "pubkey", "path" (null for raw keys), "file", "created"}.',
