@@ -253,7 +253,7 @@ address_like = st.one_of(
 
 
 @given(address_like)
-@settings(max_examples=300, deadline=200)
+@settings(max_examples=300, deadline=2_000)
 def test_arbitrary_text_is_an_address_or_an_address_error(text: str) -> None:
     try:
         raw = decode_address(text)
