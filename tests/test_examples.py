@@ -1,0 +1,39 @@
+"""The example scripts in examples/ run as documented (they are what users copy)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("DAOLI_HOME", None)
+    env.pop("DAOLI_PASSWORD", None)
+    return subprocess.run(["bash", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+
+
+@pytest.mark.slow
+def test_scripting_example() -> None:
+    result = _run("examples/scripting.sh")
+    assert result.returncode == 0, result.stderr
+    assert "exit 2: wallet 'alice' already exists" in result.stdout
+    assert "same seed, same winners" in result.stdout
+
+
+@pytest.mark.slow
+def test_demo_runs_the_simulator_then_a_dev_chain() -> None:
+    result = _run("examples/demo.sh", "--heights", "10")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "heights finalized" in out and "10 / 10" in out
+    assert "Initialised node home" in out and "1,000,000 DLC" in out
+    assert '"name": "dev"' in out
