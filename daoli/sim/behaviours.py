@@ -5,13 +5,16 @@ it does on the wire (or fails to do), which is all other nodes can ever observe:
 
 * ``silent``: crashed or absent. It sends nothing, relays nothing, proposes nothing; its
   miners' tickets die with it.
-* ``equivocate``: every vote it casts goes to half of the trustees as cast and to the other
-  half for a different block (another proposal, or nil); when it proposes, it proposes two
-  different blocks for the same ticket, one to each half. With K <= f this must not break
-  safety; with K > f it may (that is what the tests record).
+* ``equivocate``: every vote it casts goes to a third of the trustees as cast, to another
+  third for a different block (another proposal, or nil), and to the last third both ways
+  (the thirds rotate with height, round and vote type); when it proposes, it proposes two
+  different blocks for the same ticket, one to each half (by trustee index parity). With
+  K <= f this must not break safety; with K > f it may (that is what the tests record).
 * ``vote-unlucky``: dissents consistently: prevotes and precommits the *least* lucky valid
   proposal it holds (nil if it holds just one), one vote per step, no equivocation. The
-  incentive must make this cost it its trustee reward.
+  incentive must make this cost it its trustee reward. Its own proposals certify the
+  parent without its own precommit (the one its I-BFT machine recorded was never sent), and
+  it does not propose when the others' precommits fall short of q.
 * ``withhold-proposal``: votes honestly but never proposes, even when its miner won: the
   multi-core failover must finalize the height with the next ticket of the lineup.
 * ``late-tickets``: relays every ticket (its own miners' included) ``delta_ms + 100`` ms

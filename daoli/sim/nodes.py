@@ -214,6 +214,9 @@ class SimNode:
         """sender -> next nonce on our tip (a cache, emptied with every new tip)."""
         self.tx_nonce = 0
         self.evidence_sent = 0
+        self.dissented: set[tuple[int, int]] = set()
+        """(height, round) where the precommit we sent differed from the one our own I-BFT
+        machine recorded (``vote-unlucky``): that recorded precommit was never cast."""
 
     # --- time -------------------------------------------------------------------------
 
@@ -319,17 +322,34 @@ class SimNode:
                     if d is not None:
                         w.q.at(w.q.now + d, peer.on_sync_reply, self.idx, None)
             return
+        if self.dissented:
+            self.dissented = {k for k in self.dissented if k[0] >= block.height}
         self.set_tip(block)
 
     def last_commit(self) -> CommitCertificate | None:
         """The fullest certificate we hold for the tip: every agreeing trustee gets paid."""
         if self.height == 1:
             return None
+        cert = None
         if self.prev_hs is not None and self.prev_hs.height == self.height - 1:
             cert = self.prev_hs.certificate(self.prev_round, self.tip_id)
-            if cert is not None:
-                return cert
-        return self.prev_cert
+        if cert is None:
+            cert = self.prev_cert
+        if cert is not None and (cert.height, cert.round) in self.dissented:
+            cert = self.without_own_sig(cert)
+        return cert
+
+    def without_own_sig(self, cert: CommitCertificate) -> CommitCertificate | None:
+        """``cert`` less our own precommit, which a dissenter never sent: putting it in its
+        own proposals would pay it the trustee reward it dissented out of (and be an
+        undetected equivocation). None if the rest is below quorum: the block cannot be
+        built without a precommit we did not cast, so a non-equivocating dissenter does
+        not propose."""
+        sigs = tuple(s for s in cert.sigs if s.trustee_pubkey != self.pub)
+        q = self.prev_hs.q if self.prev_hs is not None else 0
+        if len(sigs) < q or not sigs:
+            return None
+        return replace(cert, sigs=sigs)
 
     # --- the lottery: own miners, gossip, throttle ------------------------------------------
 
@@ -409,10 +429,13 @@ class SimNode:
         relays = self.relays
         cut = self.cut
         quiet = self.quiet
+        delta = self.w.params.delta_ms
         for cyc, lt, key, t, arrival in buf:
             th = cut.get(cyc)
             if th is not None and lt > th:
-                quiet[cyc] = quiet.get(cyc, 0) + 1
+                # A time tie only if it passed the throttle (the lottery drops late ones).
+                if arrival <= t.time_ms + delta:
+                    quiet[cyc] = quiet.get(cyc, 0) + 1
                 continue
             d = offer(t, arrival, True, lt)
             if d.relay:

@@ -31,7 +31,7 @@ from daoli.core.params import LI_PER_DLC, ChainParams
 from daoli.core.rewards import split_subsidy
 from daoli.core.ticket import Ticket
 from daoli.core.tx import Evidence, Transaction
-from daoli.core.vote import NIL, Vote
+from daoli.core.vote import NIL, PRECOMMIT, Vote
 from daoli.errors import ConfigError
 from daoli.sim.behaviours import (
     BEHAVIOURS,
@@ -374,6 +374,8 @@ class World:
         if beh == VOTE_UNLUCKY:
             target = dissent_target(node, vote) if vote.block_id != NIL else NIL
             if target != vote.block_id:
+                if vote.vtype == PRECOMMIT:
+                    node.dissented.add((vote.height, vote.round))
                 vote = equivocating_twin(vote, target, vote.sig)
             other = vote
         elif beh == EQUIVOCATE:
@@ -661,6 +663,8 @@ def build_report(w: World) -> dict[str, Any]:
                 "mean_trustee_li": round(sum(trustee_li[i] for i in group) / k, 1),
                 "min_trustee_li": min(trustee_li[i] for i in group),
                 "max_trustee_li": max(trustee_li[i] for i in group),
+                "mean_sponsor_li": round(sum(sponsor_li[i] for i in group) / k, 1),
+                "mean_evidence_reward_li": round(sum(ev["reward_li"][i] for i in group) / k, 1),
                 "slashed": sum(1 for i in group if ev["slashed_at"][i] is not None),
                 "slashed_li": round(sum(slashed_li[i] for i in group) / k, 1),
                 "net_li": round(sum(net[i] for i in group) / k, 1),

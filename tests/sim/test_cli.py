@@ -17,7 +17,8 @@ REQUIRED = {"heights_finalized", "safety_violations", "cycles_per_block", "round
             "evidence_txs_included", "slashed_total_li", "txs_submitted", "txs_included",
             "txs_per_block", "tx_latency_ms", "mempool_max"}
 BEHAVIOUR_KEYS = {"trustees", "mean_trustee_li", "min_trustee_li", "max_trustee_li", "slashed",
-                  "slashed_li", "net_li", "min_net_li", "max_net_li"}
+                  "slashed_li", "net_li", "min_net_li", "max_net_li", "mean_sponsor_li",
+                  "mean_evidence_reward_li"}
 TRUSTEE_KEYS = {"behaviour", "trustee_li", "sponsor_li", "certificates_signed", "miners",
                 "slashed_li", "slashed_at_height", "net_li", "evidence_reported",
                 "evidence_reward_li", "active_at_end"}
