@@ -182,15 +182,14 @@ def _human(r: dict[str, Any]) -> None:
     t.add_row("events", f"{r['events']:,}")
     t.add_row("wall time", f"{r['wall_seconds']} s")
     stdout.print(t)
-    rb = Table(title="trustee rewards by behaviour (DLC): bond = mean bond slashed, "
-                     "net = mean reward - bond")
-    rb.add_column("behaviour", no_wrap=True)
-    for col in ("trustees", "mean", "min", "max", "slashed", "bond", "net"):
+    rb = Table(title="trustee rewards by behaviour, mean DLC per trustee (min and max in "
+                     "--json): net = reward - slashed bond; sponsor = proposer share")
+    rb.add_column("behaviour")
+    for col in ("trustees", "reward", "slashed", "bond", "net", "sponsor"):
         rb.add_column(col, justify="right", no_wrap=True)
     for beh, v in r["rewards_by_behaviour"].items():
-        rb.add_row(beh, str(v["trustees"]), _dlc(v["mean_trustee_li"]),
-                   _dlc(v["min_trustee_li"]), _dlc(v["max_trustee_li"]), str(v["slashed"]),
-                   _dlc(v["slashed_li"]), _dlc(v["net_li"]))
+        rb.add_row(beh, str(v["trustees"]), _dlc(v["mean_trustee_li"]), str(v["slashed"]),
+                   _dlc(v["slashed_li"]), _dlc(v["net_li"]), _dlc(v["mean_sponsor_li"]))
     stdout.print(rb)
     wins = sorted(r["wins_by_miner"].items(), key=lambda kv: (-kv[1], int(kv[0])))[:10]
     if wins:
