@@ -116,6 +116,11 @@ def build_block(state: StateReader, acc: bytes, genesis: Genesis, *, winner: Tic
     ``sign`` is a :data:`HeaderSigner` or the sponsor's 32-byte secret. Raises InvalidBlock
     if even the empty block is invalid (e.g. a wrong ticket or certificate): that is a bug
     or an attack on the caller, not something to paper over.
+
+    Every signature is checked while building (the mempool does not verify), so a transaction
+    with a bad signature is left out like any other refused one instead of making the whole
+    proposal invalid. ``verify_signatures=False`` is only for callers whose signatures are
+    stand-ins (the simulator).
     """
     signer = secret_header_signer(sign) if isinstance(sign, bytes) else sign
     tip = read_tip(state)
@@ -141,11 +146,12 @@ def build_block(state: StateReader, acc: bytes, genesis: Genesis, *, winner: Tic
     result: BlockResult | None = None
     for _ in range(MAX_BUILD_ATTEMPTS):
         payload = tuple(chosen)
-        header = _draft(genesis, height, winner.cycle, t_ms, tip.block_id, winner, payload,
-                        roll, last_commit, EMPTY_ROOT)
+        # signed, so that apply_block can check every signature, the header's included
+        header = signer(_draft(genesis, height, winner.cycle, t_ms, tip.block_id, winner,
+                               payload, roll, last_commit, EMPTY_ROOT))
         try:
             result = apply_block(state, acc, genesis, Block(header, payload, roll, last_commit),
-                                 check_state_root=False, verify_signatures=False)
+                                 check_state_root=False, verify_signatures=verify_signatures)
             break
         except InvalidTransactionInBlock as exc:
             bad = chosen[exc.tx_index]
@@ -159,10 +165,10 @@ def build_block(state: StateReader, acc: bytes, genesis: Genesis, *, winner: Tic
         skipped.extend(chosen)
         chosen = []
         payload = ()
-        header = _draft(genesis, height, winner.cycle, t_ms, tip.block_id, winner, payload,
-                        roll, last_commit, EMPTY_ROOT)
+        header = signer(_draft(genesis, height, winner.cycle, t_ms, tip.block_id, winner,
+                               payload, roll, last_commit, EMPTY_ROOT))
         result = apply_block(state, acc, genesis, Block(header, payload, roll, last_commit),
-                             check_state_root=False, verify_signatures=False)
+                             check_state_root=False, verify_signatures=verify_signatures)
     payload = tuple(chosen)
     final = _draft(genesis, height, winner.cycle, t_ms, tip.block_id, winner, payload, roll,
                    last_commit, result.diff.root)

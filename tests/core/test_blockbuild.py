@@ -115,6 +115,17 @@ def test_refused_transactions_are_skipped_with_their_successors(chain: Chain) ->
     assert check_block(chain.state, chain.state.acc, chain.genesis, built.block).ok
 
 
+def test_a_transaction_with_a_bad_signature_is_skipped_not_proposed(chain: Chain) -> None:
+    """The mempool does not verify signatures; the builder must, or one forged transaction
+    would make the whole proposal invalid for every trustee."""
+    good = transfer(1, 2, 1_000, nonce=0)
+    forged = replace(transfer(3, 2, 1_000, nonce=0), sig=transfer(3, 2, 999, nonce=0).sig)
+    built = build(chain, [forged, good])
+    assert built.block.payload == (good,)
+    assert built.skipped == (forged,)
+    assert check_block(chain.state, chain.state.acc, chain.genesis, built.block).ok
+
+
 def test_payload_respects_max_block_bytes() -> None:
     chain = Chain(make_genesis(pow_difficulty=1, max_block_bytes=6_000))
     txs = [transfer(1, 2, 1, nonce=i) for i in range(60)]
