@@ -1,24 +1,58 @@
-"""Entry point of the ``daoli`` command; each command group lives in its own module."""
+"""Entry point of the ``daoli`` command; each command group lives in its own module.
+
+:func:`main` owns the CLI contract at the outermost level: click runs in non-standalone
+mode so that *every* way out (usage error, prompt aborted, Ctrl-C, broken pipe, a
+:class:`~daoli.errors.DaoliError`) becomes one line on stderr, an exit code in 0-4, and,
+under ``--json``, exactly one JSON object on stdout.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+from collections.abc import Sequence
+from typing import Annotated, NoReturn
 
 import typer
+from typer.main import get_command
 
 from daoli import __version__
-from daoli.cli import chain, init, sim, wallet
-from daoli.cli.common import CliFailure, report_error
-from daoli.errors import DaoliError
-
-try:  # typer >= 0.2x vendors click; its errors derive from TyperException
-    from typer import TyperException as _UsageErrors
-except ImportError:  # pragma: no cover - older typer on the real click
-    from click import ClickException as _UsageErrors  # type: ignore[assignment]
+from daoli.cli import chain, init, sim, units, wallet
+from daoli.cli._click import (
+    Abort,
+    ClickException,
+    Command,
+    Group,
+    NoArgsIsHelpError,
+    Option,
+    UsageError,
+)
+from daoli.cli.common import (
+    HOME_ENV,
+    NODE_ENV,
+    OUTPUT_ENV,
+    CliFailure,
+    CliState,
+    HomeOpt,
+    JsonOpt,
+    NoColorOpt,
+    apply_root_options,
+    examples,
+    report_error,
+    state,
+)
+from daoli.errors import EXIT_FAILED, EXIT_USAGE, DaoliError
 
 app = typer.Typer(
     name="daoli",
-    help="DaoliCloud: consensus of luck, incentive BFT, and a peer-to-peer resource market.",
+    help="DaoliCloud: consensus of luck, incentive BFT, and a peer-to-peer resource market."
+    "\n\nGlobal options (--json, --home, --node, --no-color) go before or after the "
+    f"subcommand. Environment: {HOME_ENV}, {NODE_ENV}, {OUTPUT_ENV}=json, "
+    "DAOLI_PASSWORD, DAOLI_PASSWORD_FILE, NO_COLOR.\n\n"
+    "Exit codes: 0 ok, 1 failed, 2 bad usage or input, 3 node unreachable, 4 timed out."
+    + examples("daoli init", "daoli --json wallet list", "daoli sim --heights 50",
+               "daoli units 1.5DLC"),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
@@ -28,43 +62,136 @@ app.add_typer(wallet.app, name="wallet")
 app.add_typer(chain.app, name="chain")
 app.command("init")(init.init)
 app.command("sim")(sim.sim)
+app.command("units")(units.units)
 
 
-def _version(value: bool) -> None:
+def _version_callback(ctx: typer.Context, value: bool) -> bool:
     if value:
-        typer.echo(f"daoli {__version__}")
-        raise typer.Exit()
+        state(ctx).version = True
+    return value
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version and exit."),
+    ctx: typer.Context,
+    as_json: JsonOpt = False,
+    home: HomeOpt = None,
+    node: Annotated[
+        str | None, typer.Option("--node", help="Node API address, http://host:port (for "
+                                 "commands that talk to a node).",
+                                 show_default=f"${NODE_ENV} or 127.0.0.1:26657"),
+    ] = None,
+    no_color: NoColorOpt = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True,
+                           help="Print the version and exit (with --json: {\"version\"}).")
+    ] = False,
 ) -> None:
     """DaoliCloud toolkit."""
+    st = apply_root_options(ctx, as_json=as_json, home=home, node=node, no_color=no_color)
+    if st.version:
+        if st.json:
+            sys.stdout.write(json.dumps({"version": __version__}) + "\n")
+        else:
+            sys.stdout.write(f"daoli {__version__}\n")
+        raise typer.Exit(0)
+    if ctx.invoked_subcommand is None:
+        raise UsageError("missing command", ctx)
 
 
-def main() -> None:
-    """Run the CLI; DaoliErrors become one red line and their exit code, not a traceback."""
-    as_json = "--json" in sys.argv[1:]
+def _takes_value(cmd: Command, name: str) -> int:
+    """How many following tokens option ``name`` of ``cmd`` consumes (0 for flags)."""
+    for param in cmd.params:
+        if isinstance(param, Option) and (name in param.opts
+                                                or name in param.secondary_opts):
+            return 0 if param.is_flag or param.count else max(param.nargs, 1)
+    return 0
+
+
+def json_requested(root: Command, args: Sequence[str]) -> bool:
+    """Whether ``args`` ask for --json, read as click would parse them.
+
+    Only for reporting errors that stop click before it has parsed ``--json`` itself: it
+    follows the command tree and skips option values, so ``--home --json`` (a home named
+    ``--json``) is not taken as a request for JSON.
+    """
+    if os.environ.get(OUTPUT_ENV) == "json":
+        return True
+    cmd = root
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if token == "--":
+            return False
+        if token == "--json":
+            return True
+        if token.startswith("-") and token != "-":
+            if "=" not in token:
+                i += _takes_value(cmd, token)
+        elif isinstance(cmd, Group) and token in cmd.commands:
+            cmd = cmd.commands[token]
+        i += 1
+    return False
+
+
+def _usage_message(exc: UsageError) -> str:
+    message = " ".join(exc.format_message().split())
+    if isinstance(exc, NoArgsIsHelpError):
+        message = "missing command"
+    path = exc.ctx.command_path if exc.ctx is not None else "daoli"
+    return f"{message} (see '{path} --help')"
+
+
+def run(args: Sequence[str] | None = None) -> int:
+    """Run the CLI on ``args`` and return the exit code; never raises for user mistakes."""
+    argv = list(sys.argv[1:] if args is None else args)
+    root = get_command(app)
+    st = CliState()
+
+    def as_json() -> bool:
+        return st.json or json_requested(root, argv)
+
     try:
-        if not as_json:
-            app()
-            return
-        # Scripts asking for JSON get the error object for usage errors too, which click
-        # (standalone) would only print as a help box on stderr.
         try:
-            code = app(standalone_mode=False)
-        except _UsageErrors as exc:
-            code = report_error(CliFailure(exc.format_message(), exc.exit_code), True)
-        except typer.Abort:
-            code = 1
-        sys.exit(code if isinstance(code, int) else 0)
+            code = root.main(args=argv, prog_name="daoli", standalone_mode=False, obj=st)
+        except NoArgsIsHelpError as exc:
+            if as_json():
+                raise
+            # a bare group (``daoli``, ``daoli wallet``) shows its help, as git does
+            sys.stdout.write(exc.format_message() + "\n")
+            return 0
+        except UsageError as exc:
+            raise CliFailure(_usage_message(exc), EXIT_USAGE) from None
+        except ClickException as exc:
+            raise CliFailure(" ".join(exc.format_message().split()),
+                             exc.exit_code or EXIT_FAILED) from None
+        except Abort:
+            raise CliFailure("aborted", EXIT_FAILED) from None
+        except KeyboardInterrupt:
+            raise CliFailure("interrupted", EXIT_FAILED) from None
+        code = code if isinstance(code, int) else 0
+        if code == 130:  # typer turns a KeyboardInterrupt into Exit(130)
+            raise CliFailure("interrupted", EXIT_FAILED)
+        return code
+    except NoArgsIsHelpError as exc:
+        return report_error(CliFailure(_usage_message(exc), EXIT_USAGE), True)
     except DaoliError as exc:
-        sys.exit(report_error(exc, as_json))
-    except KeyboardInterrupt:
-        sys.exit(130)
+        return report_error(exc, as_json())
 
+
+def main() -> NoReturn:
+    """The console script: :func:`run`, quiet when stdout is closed early (``| head``)."""
+    try:
+        code = run()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # later flushes at interpreter exit would raise again: point stdout at /dev/null
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_FAILED
+    sys.exit(code)
+
+
+__all__ = ["app", "json_requested", "main", "run"]
 
 if __name__ == "__main__":
     main()

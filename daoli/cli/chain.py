@@ -4,25 +4,40 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from daoli.cli.common import HomeOpt, JsonOpt, emit, fail, report_error, resolve_home, stdout
+from daoli.cli.common import (
+    HomeOpt,
+    JsonOpt,
+    emit,
+    fail,
+    group_options,
+    report_error,
+    resolve_home,
+    stdout,
+)
 from daoli.core.address import address_of, decode_address
 from daoli.core.crypto import check_pubkey
 from daoli.core.encoding import MAX_U64
 from daoli.core.genesis import Allocation, Genesis, GenesisTrustee
-from daoli.core.params import LI_PER_DLC, ChainParams
+from daoli.core.params import ChainParams
 from daoli.core.tx import MAX_MULTIADDR
+from daoli.core.units import format_dlc, parse_amount
 from daoli.errors import ConfigError, DaoliError
 from daoli.node.config import dump_genesis_toml, load_genesis_file
 from daoli.node.home import DEV_CHAIN_ID, Home, write_file
 
-app = typer.Typer(no_args_is_help=True, help="Inspect the chain: genesis and parameters.")
+app = typer.Typer(help="Inspect the chain: genesis and parameters.",
+                  context_settings={"help_option_names": ["-h", "--help"]})
+
+
+@app.callback(invoke_without_command=True)
+def _group(ctx: typer.Context, as_json: JsonOpt = False, home: HomeOpt = None) -> None:
+    group_options(ctx, as_json, home)
 
 
 def genesis_dict(g: Genesis) -> dict[str, Any]:
@@ -127,32 +142,6 @@ def _parse_alloc(text: str) -> Allocation:
         return Allocation(decode_address(addr), parse_amount(amount))
     except DaoliError as exc:
         raise ConfigError(f"--alloc: {exc}") from None
-
-
-def parse_amount(text: str) -> int:
-    """An amount in li: ``123`` (li) or ``1.5DLC`` / ``1.5dlc``."""
-    s = text.strip().replace("_", "")
-    try:
-        if s.lower().endswith("dlc"):
-            value = Decimal(s[:-3].strip()) * LI_PER_DLC
-            if value != value.to_integral_value():
-                raise ConfigError(f"amount {text!r} has more than 8 decimals")
-            li = int(value)
-        else:
-            li = int(s)
-    except (ValueError, InvalidOperation):
-        raise ConfigError(f"amount {text!r}: expected an integer in li or e.g. 12.5DLC") from None
-    if li < 0 or li >= 1 << 63:
-        raise ConfigError(f"amount {text!r} is out of range")
-    return li
-
-
-def format_dlc(li: int) -> str:
-    whole, frac = divmod(li, LI_PER_DLC)
-    s = f"{whole:,}"
-    if frac:
-        s += f".{frac:08d}".rstrip("0")
-    return s + " DLC"
 
 
 def _iso(ms: int) -> str:

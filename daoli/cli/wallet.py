@@ -25,6 +25,7 @@ from daoli.cli.common import (
     JsonOpt,
     emit,
     fail,
+    group_options,
     read_secret_file,
     resolve_home,
     stderr,
@@ -38,13 +39,17 @@ from daoli.wallet.hd import normalize_mnemonic
 PASSWORD_ENV = "DAOLI_PASSWORD"
 
 app = typer.Typer(
-    no_args_is_help=True,
     help="Create, import, inspect, export and delete wallets (keys) in `<home>/wallets`.\n\n"
     "Keys derive from a 24-word BIP39 phrase along m/44'/7771'/0'/0/N. Password: "
     "--password-file, else $DAOLI_PASSWORD, else a prompt. --json wallet object: "
     '{"name", "address", "pubkey", "path" (null for raw keys), "file", "created"}.',
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+@app.callback(invoke_without_command=True)
+def _group(ctx: typer.Context, as_json: JsonOpt = False, home: HomeOpt = None) -> None:
+    group_options(ctx, as_json, home)
 
 NameArg = Annotated[str, typer.Argument(help="Wallet name (1-64 characters from A-Z a-z 0-9 _ -).")]
 PasswordFileOpt = Annotated[

@@ -5,13 +5,14 @@ because a node that quietly ignores ``bootstrap_peer`` (singular) or ``[param]``
 with settings its operator did not choose. Every problem is one :class:`ConfigError` line
 that names the file, so ``daoli`` can print it and exit 2.
 
-Only stdlib ``tomllib`` and ``tomli_w`` are imported: CLI start-up must stay fast.
+Only stdlib modules and ``tomli_w`` are imported at start-up (``multiaddr`` when a
+multiaddr is checked): CLI start-up must stay fast.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,91 @@ from daoli.core.genesis import Genesis
 from daoli.core.params import LI_PER_DLC
 from daoli.core.tx import MAX_MULTIADDR
 from daoli.errors import ConfigError, DaoliError
+from daoli.files import (
+    MAX_CONFIG_FILE,
+    MAX_GENESIS_FILE,
+    parse_toml,
+    read_bytes,
+    show,
+)
 
 DEFAULT_P2P_PORT = 26656
 DEFAULT_API_PORT = 26657
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
-_HOSTPORT_RE = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+):(?P<port>[0-9]{1,5})$")
+_HOSTNAME_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_HOST_PROTOCOLS = ("ip4", "ip6", "dns", "dns4", "dns6")
+
+
+def parse_host_port(text: str, *, allow_port_zero: bool = True) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` for IPv6) to (host, port), or one ConfigError line.
+
+    The host is an IP literal (checked by :mod:`ipaddress`: ``999.999.999.999`` is not one)
+    or a DNS name of RFC 1123 labels; the port is decimal in 0..65535 (0: any free port,
+    when ``allow_port_zero``).
+    """
+    if type(text) is not str:
+        raise ConfigError("expected a host:port string")
+    shown = show(text)
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host:
+        raise ConfigError(f"{shown!r}: expected host:port, e.g. 127.0.0.1:{DEFAULT_API_PORT}")
+    if not (port_text.isascii() and port_text.isdigit()) or len(port_text) > 5:
+        raise ConfigError(f"{shown!r}: the port must be a number from 0 to 65535")
+    port = int(port_text)
+    if port > 65535 or (port == 0 and not allow_port_zero):
+        raise ConfigError(f"{shown!r}: the port must be a number from "
+                          f"{0 if allow_port_zero else 1} to 65535")
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise ConfigError(f"{shown!r}: {show(host)} is not an IPv6 address") from None
+        return host[1:-1], port
+    if host.replace(".", "").isdigit():
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise ConfigError(f"{shown!r}: {show(host)} is not an IPv4 address") from None
+        return host, port
+    labels = host.rstrip(".").split(".")
+    if len(host) > 253 or not all(_HOSTNAME_LABEL_RE.match(label) for label in labels):
+        raise ConfigError(f"{shown!r}: {show(host)} is neither an IP address nor a host name")
+    return host, port
+
+
+def check_multiaddr(value: Any, name: str, *, listen: bool = False) -> str:
+    """A TCP multiaddr a node can listen on or dial, else one ConfigError line.
+
+    Accepted: ``/ip4|ip6|dns|dns4|dns6/<host>/tcp/<port>`` optionally followed by
+    ``/p2p/<peer id>``, written in canonical form (what :mod:`multiaddr` prints back), so
+    consensus data such as a genesis trustee's address has one spelling. Port 0 is allowed
+    only for a listen address (any free port).
+    """
+    if type(value) is not str or not value.startswith("/") or len(value) > MAX_MULTIADDR:
+        raise ConfigError(f"{name} must be a multiaddr string such as "
+                          f"/ip4/127.0.0.1/tcp/{DEFAULT_P2P_PORT}, got {show(repr(value))}")
+    from multiaddr import Multiaddr  # about 15 ms: only when a multiaddr is checked
+
+    try:
+        parsed = Multiaddr(value)
+        parts = [(p.name, parsed.value_for_protocol(p.code)) for p in parsed.protocols()]
+    except Exception as exc:  # noqa: BLE001 - the library raises several unrelated types
+        detail = " ".join(str(exc).split())
+        detail = detail.split(": ", 1)[-1].split(" (string:")[0]
+        raise ConfigError(f"{name} {show(value)!r} is not a valid multiaddr: "
+                          f"{show(detail)}") from None
+    names = [p[0] for p in parts]
+    if not (names[:2] in ([h, "tcp"] for h in _HOST_PROTOCOLS)
+            and names[2:] in ([], ["p2p"])):
+        raise ConfigError(f"{name} {show(value)!r}: expected /ip4/HOST/tcp/PORT (or ip6, dns, "
+                          "dns4, dns6), optionally followed by /p2p/PEER_ID")
+    if int(parts[1][1]) == 0 and not listen:
+        raise ConfigError(f"{name} {show(value)!r}: port 0 is only for listening")
+    if str(parsed) != value:
+        raise ConfigError(f"{name} {show(value)!r} is not in canonical form; write "
+                          f"{show(str(parsed))!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -44,28 +124,27 @@ class NodeConfig:
     log_level: str = "info"
 
     def __post_init__(self) -> None:
-        _check_multiaddr(self.p2p_listen, "p2p_listen")
+        check_multiaddr(self.p2p_listen, "p2p_listen", listen=True)
         if type(self.api_listen) is not str:
             raise ConfigError("api_listen must be a string host:port")
-        m = _HOSTPORT_RE.match(self.api_listen)
-        if m is None or int(m["port"]) > 65535:
-            raise ConfigError(f"api_listen {self.api_listen!r}: expected host:port, "
-                              f"e.g. 127.0.0.1:{DEFAULT_API_PORT}")
+        try:
+            parse_host_port(self.api_listen)
+        except ConfigError as exc:
+            raise ConfigError(f"api_listen {exc}") from None
         if type(self.bootstrap_peers) is not tuple:
             raise ConfigError("bootstrap_peers must be an array of multiaddr strings")
         for i, peer in enumerate(self.bootstrap_peers):
-            _check_multiaddr(peer, f"bootstrap_peers[{i}]")
+            check_multiaddr(peer, f"bootstrap_peers[{i}]")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"log_level {self.log_level!r}: use one of {', '.join(LOG_LEVELS)}")
 
     @property
     def api_host(self) -> str:
-        host = self.api_listen.rsplit(":", 1)[0]
-        return host[1:-1] if host.startswith("[") else host
+        return parse_host_port(self.api_listen)[0]
 
     @property
     def api_port(self) -> int:
-        return int(self.api_listen.rsplit(":", 1)[1])
+        return parse_host_port(self.api_listen)[1]
 
     def to_dict(self) -> dict[str, Any]:
         return {"p2p_listen": self.p2p_listen, "api_listen": self.api_listen,
@@ -89,46 +168,44 @@ class NodeConfig:
         return cls(**values)
 
 
-def _check_multiaddr(value: Any, name: str) -> None:
-    if type(value) is not str or not value.startswith("/") or len(value) > MAX_MULTIADDR:
-        raise ConfigError(f"{name} must be a multiaddr string such as "
-                          f"/ip4/127.0.0.1/tcp/{DEFAULT_P2P_PORT}, got {value!r}")
-
-
 # --- reading ---------------------------------------------------------------------------------
 
 
 def read_toml(data: bytes, source: str) -> dict[str, Any]:
-    """Parse TOML bytes; errors become one ConfigError line naming ``source``."""
-    try:
-        return tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{source}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: bad TOML: {_one_line(str(exc))}") from None
+    """Parse TOML bytes (nesting bounded); errors become one ConfigError line naming ``source``."""
+    return parse_toml(data, source)
 
 
-def read_file(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{what} {str(path)!r} does not exist") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{what} {str(path)!r} is a directory") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
+def read_file(path: Path, what: str, max_bytes: int = MAX_CONFIG_FILE) -> bytes:
+    """A regular file of at most ``max_bytes``; every failure is one ConfigError line."""
+    return read_bytes(path, what, max_bytes=max_bytes)
 
 
-def parse_genesis_toml(data: bytes, source: str) -> Genesis:
-    """Validate a genesis file's bytes; every mistake is one line naming ``source``."""
+def parse_genesis_toml(data: bytes, source: str, warnings: list[str] | None = None
+                       ) -> Genesis:
+    """Validate a genesis file's bytes; every mistake is one line naming ``source``.
+
+    Parameters the file leaves out take their defaults, which is legal but easy to get wrong
+    (a file cut short inside ``[params]`` looks the same): each such case appends one line
+    to ``warnings`` when given.
+    """
     doc = read_toml(data, source)
     try:
         _precheck_genesis(doc)
-        return Genesis.from_dict(doc)
+        genesis = Genesis.from_dict(doc)
     except DaoliError as exc:
         msg = _one_line(str(exc))
         msg = msg.removeprefix("genesis: ")
         raise ConfigError(f"{source}: {msg}") from None
+    if warnings is not None:
+        given = doc.get("params", {})
+        missing = [name for name in genesis.params.to_dict() if name not in given]
+        if missing:
+            shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more"
+                                              if len(missing) > 6 else "")
+            warnings.append(f"{source}: [params] leaves {len(missing)} parameter(s) to their "
+                            f"defaults: {shown}")
+    return genesis
 
 
 def _precheck_genesis(doc: dict[str, Any]) -> None:
@@ -151,7 +228,7 @@ def _precheck_genesis(doc: dict[str, Any]) -> None:
             except ValueError:
                 raise ConfigError(f"trustees[{i}].pubkey is not hex") from None
         if "multiaddr" in t:
-            _check_multiaddr(t["multiaddr"], f"trustees[{i}].multiaddr")
+            check_multiaddr(t["multiaddr"], f"trustees[{i}].multiaddr")
         extra = sorted(set(t) - {"pubkey", "bond", "multiaddr"})
         if extra:
             raise ConfigError(f"trustees[{i}]: unknown key(s): {', '.join(extra)}")
@@ -162,8 +239,9 @@ def _precheck_genesis(doc: dict[str, Any]) -> None:
                 raise ConfigError(f"allocations[{i}]: unknown key(s): {', '.join(extra)}")
 
 
-def load_genesis_file(path: Path) -> Genesis:
-    return parse_genesis_toml(read_file(path, "genesis file"), str(path))
+def load_genesis_file(path: Path, warnings: list[str] | None = None) -> Genesis:
+    return parse_genesis_toml(read_file(path, "genesis file", MAX_GENESIS_FILE), show(path),
+                              warnings)
 
 
 def parse_config_toml(data: bytes, source: str) -> NodeConfig:
@@ -175,7 +253,7 @@ def parse_config_toml(data: bytes, source: str) -> NodeConfig:
 
 
 def load_config_file(path: Path) -> NodeConfig:
-    return parse_config_toml(read_file(path, "config file"), str(path))
+    return parse_config_toml(read_file(path, "config file"), show(path))
 
 
 def _one_line(text: str) -> str:
