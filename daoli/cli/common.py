@@ -86,6 +86,18 @@ def _no_color_callback(ctx: typer.Context, value: bool) -> bool:
     return st.no_color
 
 
+def parse_path(text: str) -> Path:
+    """A file or directory argument; refuses the empty string, which ``Path('')`` would
+    silently turn into the current directory, and NUL bytes, which no path can hold."""
+    if isinstance(text, Path):
+        return text
+    if text == "":
+        raise typer.BadParameter("the path is empty")
+    if "\x00" in text:
+        raise typer.BadParameter("the path contains a NUL byte")
+    return Path(text)
+
+
 JsonOpt = Annotated[
     bool, typer.Option("--json", callback=_json_callback,
                        help="Print one JSON object with a stable schema (also: "
@@ -93,7 +105,8 @@ JsonOpt = Annotated[
 ]
 HomeOpt = Annotated[
     Path | None,
-    typer.Option("--home", callback=_home_callback, help="Node home directory.",
+    typer.Option("--home", callback=_home_callback, parser=parse_path,
+                 help="Node home directory.",
                  show_default="$DAOLI_HOME or ~/.daoli"),
 ]
 NoColorOpt = Annotated[

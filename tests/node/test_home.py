@@ -105,7 +105,8 @@ def test_non_utf8_genesis() -> None:
 
 
 def test_config_round_trips() -> None:
-    c = NodeConfig(bootstrap_peers=("/ip4/127.0.0.1/tcp/1/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N",), log_level="debug")
+    peer = "/ip4/127.0.0.1/tcp/1/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"
+    c = NodeConfig(bootstrap_peers=(peer,), log_level="debug")
     assert parse_config_toml(dump_config_toml(c).encode(), "c.toml") == c
     assert NodeConfig().api_host == "127.0.0.1" and NodeConfig().api_port == 26657
 
