@@ -231,7 +231,7 @@ def parse_json(data: bytes | str, source: str, *, error: type[DaoliError] = Conf
         raise error(f"{source}: not valid JSON") from None
 
 
-def safe_resolve(path: Path, what: str = "path") -> Path:
+def safe_resolve(path: Path | str, what: str = "path") -> Path:
     """``path`` with ``~`` expanded, made absolute, symlinks resolved where they exist.
 
     Python's ``resolve`` raises RuntimeError or OSError on a symlink loop or an unreadable

@@ -174,9 +174,9 @@ def run(args: Sequence[str] | None = None) -> int:
             raise CliFailure("interrupted", EXIT_FAILED)
         return code
     except NoArgsIsHelpError as exc:
-        return report_error(CliFailure(_usage_message(exc), EXIT_USAGE), True)
+        return report_error(CliFailure(_usage_message(exc), EXIT_USAGE), True, st.no_color)
     except DaoliError as exc:
-        return report_error(exc, as_json())
+        return report_error(exc, as_json(), st.no_color)
 
 
 def main() -> NoReturn:

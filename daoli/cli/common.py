@@ -247,14 +247,23 @@ def one_line(message: str) -> str:
     return ""
 
 
-def report_error(exc: DaoliError, as_json: bool) -> int:
-    """Print ``exc`` as the error object (with --json) and one red line on stderr."""
+def report_error(exc: DaoliError, as_json: bool, no_color: bool = False) -> int:
+    """Print ``exc`` as the error object (with --json) and one red line on stderr.
+
+    ``no_color`` is for callers outside the click context (the entry point, after the
+    command's context is gone), where ``--no-color`` can no longer be looked up.
+    """
     message = one_line(str(exc)) or type(exc).__name__
     if as_json:
         sys.stdout.write(json.dumps({"error": {"message": message,
                                                "exit_code": exc.exit_code}}) + "\n")
         sys.stdout.flush()
-    stderr.print(styled(("error: ", "red"), message))
+    line = styled(("error: ", "red"), message)
+    if no_color:
+        Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False,
+                no_color=True).print(line)
+    else:
+        stderr.print(line)
     return exc.exit_code
 
 
