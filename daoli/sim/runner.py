@@ -15,9 +15,10 @@ import gc
 import hashlib
 import math
 import random
+import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from typing import Any
 
@@ -38,11 +39,10 @@ from daoli.sim.behaviours import (
     EQUIVOCATE,
     HONEST,
     VOTE_UNLUCKY,
-    check_behaviour,
 )
 from daoli.sim.events import EventQueue
 from daoli.sim.metrics import Metrics, histogram, summary
-from daoli.sim.network import LatencyModel, Network, Partition, sub_seed
+from daoli.sim.network import LATENCY_KINDS, LatencyModel, Network, Partition, sub_seed
 from daoli.sim.nodes import (
     LedgerHub,
     SimNode,
@@ -74,6 +74,143 @@ def sim_key(role: str, index: int) -> tuple[bytes, bytes]:
     """
     secret = hashlib.sha256(f"daoli/sim/key/{role}/{index}".encode()).digest()
     return secret, pubkey_from_secret(secret)
+
+
+# --- bounds -------------------------------------------------------------------------------
+# Every option of ``daoli sim`` is checked here, in :meth:`SimConfig.validate`, so the CLI,
+# the benchmarks and library callers agree; ``daoli sim --help`` states these same bounds
+# (it is built from :data:`BOUNDS`).
+
+MAX_TRUSTEES = ChainParams().max_trustees
+"""100: a genesis lists at most ``max_trustees`` trustees (more are refused when the
+simulated chain is made), so no larger simulation can exist."""
+MAX_MINERS = 100_000
+"""Ten times the largest benchmarked run; each miner's key costs about 50 us to make."""
+MAX_HEIGHTS = 50_000
+MAX_SEED = (1 << 64) - 1
+MAX_DELAY_MS = 3_600_000
+"""One hour: the most ``latency_ms``, ``jitter_ms``, ``clock_skew_ms``, ``relay_hold_ms``
+and ``hash_time_ms`` may be (far beyond a 1 s cycle: larger values only stall a run)."""
+MIN_HASH_TIME_MS = 0.001
+MIN_HEAVY_RATE = 0.001
+MAX_HEAVY_RATE = 1_000_000
+MIN_TX_RATE = 0.001
+MAX_TX_RATE = 10_000
+"""A third of what 4 MiB blocks carry at one block a second (~29,000 142-byte transfers):
+more would only grow the mempools."""
+MAX_ACCOUNTS = 100_000
+MAX_PARAM = (1 << 63) - 1
+"""Chain parameters (difficulty, epoch length, diameter) are integers below 2^63."""
+MAX_SIM_MS = 500_000_000
+"""About 5.8 simulated days: more than 50,000 heights need, and below the 2^24 cycles
+ticket keys (``mine_for``) can number."""
+MAX_CYCLES = 1 << 24
+"""Ticket keys in :meth:`World.mine_for` hold the cycle in 24 bits."""
+MAX_PARTITIONS = 100
+MAX_WORK = 100_000_000
+"""Bound on :meth:`SimConfig.work`: a few minutes of a laptop's time at most for a run
+that keeps finalizing (a stalled run does less work per simulated second)."""
+
+
+def _num(v: float) -> str:
+    """A bound as ``--help`` and errors write it."""
+    if v == MAX_SEED:
+        return "2^64-1"
+    if v == MAX_PARAM:
+        return "2^63-1"
+    if float(v).is_integer():
+        return f"{int(v):,}"
+    return f"{v:g}"
+
+
+def _shown(value: object) -> str:
+    """A rejected value, short enough for a one-line error."""
+    if type(value) is int:
+        return str(value) if value.bit_length() <= 80 else f"a {value.bit_length()}-bit integer"
+    if type(value) is float:
+        return repr(value)
+    if type(value) is str:
+        return repr(value if len(value) <= 40 else value[:40] + "...")
+    return f"a {type(value).__name__}"
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The values one option may take: ``low <= value <= high`` (``high`` excluded with
+    ``below_high``); ``zero`` also allows 0, an "off" value below ``low``."""
+
+    option: str
+    integer: bool
+    low: float
+    high: float
+    below_high: bool = False
+    zero: bool = False
+
+    @property
+    def span(self) -> str:
+        """The range, as ``--help`` states it: ``1 to 100``."""
+        hi = f"below {_num(self.high)}" if self.below_high else _num(self.high)
+        text = f"{_num(self.low)} to {hi}"
+        return f"0, or {text}" if self.zero else text
+
+    def describe(self) -> str:
+        noun = "an integer" if self.integer else "a finite number"
+        hi = f"below {_num(self.high)}" if self.below_high else _num(self.high)
+        text = f"{noun} from {_num(self.low)} to {hi}"
+        return f"0 or {text}" if self.zero else text
+
+    def check(self, value: object) -> None:
+        ok = False
+        if type(value) is int or (type(value) is float and not self.integer):
+            assert isinstance(value, int | float)
+            if type(value) is float and not math.isfinite(value):
+                ok = False  # nan passes every comparison below as False; inf is not a count
+            elif self.zero and value == 0:
+                ok = True
+            else:  # int against float compares exactly: no OverflowError for huge ints
+                ok = self.low <= value and (value < self.high if self.below_high
+                                            else value <= self.high)
+        if not ok:
+            raise ConfigError(f"{self.option} must be {self.describe()}, got {_shown(value)}")
+
+
+BOUNDS: dict[str, Bound] = {
+    "trustees": Bound("--trustees", True, 1, MAX_TRUSTEES),
+    "miners": Bound("--miners", True, 1, MAX_MINERS),
+    "heights": Bound("--heights", True, 1, MAX_HEIGHTS),
+    "seed": Bound("--seed", True, 0, MAX_SEED),
+    "latency_ms": Bound("--latency-ms", False, 0, MAX_DELAY_MS),
+    "jitter_ms": Bound("--jitter-ms", False, 0, MAX_DELAY_MS),
+    "loss": Bound("--loss", False, 0, 1, below_high=True),
+    "clock_skew_ms": Bound("--clock-skew-ms", False, 0, MAX_DELAY_MS),
+    "offline_winner": Bound("--offline-winner", False, 0, 1),
+    "pow_difficulty": Bound("--pow-difficulty", True, 1, MAX_PARAM),
+    "hash_time_ms": Bound("--hash-time-ms", False, MIN_HASH_TIME_MS, MAX_DELAY_MS),
+    "epoch_blocks": Bound("--epoch-blocks", True, 1, MAX_PARAM),
+    "heavy_miner_rate": Bound("--heavy-miner", False, MIN_HEAVY_RATE, MAX_HEAVY_RATE),
+    "diameter": Bound("--diameter", True, 1, MAX_PARAM),
+    "relay_hold_ms": Bound("--relay-hold-ms", False, 0, MAX_DELAY_MS),
+    "max_sim_ms": Bound("--max-sim-ms", True, 1, MAX_SIM_MS, zero=True),
+    "tx_rate": Bound("--tx-rate", False, MIN_TX_RATE, MAX_TX_RATE, zero=True),
+    "accounts": Bound("--accounts", True, 1, MAX_ACCOUNTS),
+    "degree": Bound("degree", True, 1, MAX_TRUSTEES),
+}
+"""Field of :class:`SimConfig` -> its bound (``byzantine``, ``latency``, ``behaviour`` and
+``partitions`` depend on other fields or are not numbers: see :meth:`SimConfig.validate`)."""
+
+_PARTITION = re.compile(r"([0-9]{1,19}):([0-9]{1,19}):([0-9]{1,19})")
+PARTITION_SPAN = f"0 <= START < END <= {_num(MAX_SIM_MS)}, 2 <= GROUPS <= --trustees"
+
+
+def parse_partition(text: str) -> Partition:
+    """``START_MS:END_MS:GROUPS`` as the CLI takes it: ASCII digits only (no signs, spaces,
+    exponents, ``inf`` or ``nan``); the ranges are :meth:`SimConfig.validate`'s."""
+    m = _PARTITION.fullmatch(text)
+    if m is None:
+        raise ConfigError(f"--partition {_shown(text)}: expected START_MS:END_MS:GROUPS, "
+                          f"three integers with {PARTITION_SPAN}")
+    start, end, groups = (int(g) for g in m.groups())
+    return Partition(start, end, groups)
 
 
 @dataclass(frozen=True)
@@ -108,7 +245,7 @@ class SimConfig:
     degree: int = 8
     relay_hold_ms: float = 5.0
     max_sim_ms: int = 0
-    """0: derived from heights, timeouts and partitions."""
+    """0: derived from heights, timeouts and partitions (:meth:`derived_max_sim_ms`)."""
     cycle_ms: int = 1_000
     phi_ms: int = 300
     delta_ms: int = 200
@@ -121,33 +258,84 @@ class SimConfig:
     """Funded genesis accounts the workload sends from and to (only with ``tx_rate``)."""
 
     def validate(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if type(value) is float and not math.isfinite(value):
-                raise ConfigError(f"{f.name.replace('_', '-')} must be a finite number")
-        if self.clock_skew_ms < 0 or self.max_sim_ms < 0:
-            raise ConfigError("clock-skew-ms and max-sim-ms must not be negative")
-        if self.trustees < 1 or self.miners < 1 or self.heights < 1:
-            raise ConfigError("trustees, miners and heights must be at least 1")
-        if self.trustees > 1_000:
-            raise ConfigError("at most 1,000 trustees")
-        if self.miners >= 1 << 24:
-            raise ConfigError("at most 16,777,215 miners")
-        if not 0 <= self.byzantine <= self.trustees:
-            raise ConfigError("byzantine must be between 0 and the number of trustees")
-        check_behaviour(self.behaviour)
-        if not 0.0 <= self.offline_winner <= 1.0:
-            raise ConfigError("offline-winner must be a fraction in [0, 1]")
-        if self.heavy_miner_rate <= 0 or self.hash_time_ms <= 0:
-            raise ConfigError("hash rates and work time must be positive")
-        if self.pow_difficulty < 1 or self.degree < 1 or self.relay_hold_ms < 0:
-            raise ConfigError("pow difficulty and degree must be >= 1, relay hold >= 0")
-        if self.epoch_blocks < 1:
-            raise ConfigError("epoch_blocks must be at least 1")
-        if not 0.0 <= self.tx_rate <= 100_000.0:
-            raise ConfigError("tx-rate must be between 0 and 100,000 per second")
-        if not 1 <= self.accounts <= 100_000:
-            raise ConfigError("accounts must be between 1 and 100,000")
+        """Refuse values a run cannot handle, or that would make it run for ever, with a
+        one-line :class:`ConfigError` naming the option and its allowed range."""
+        for name, bound in BOUNDS.items():
+            bound.check(getattr(self, name))
+        if type(self.byzantine) is not int or not 0 <= self.byzantine <= self.trustees:
+            raise ConfigError(f"--byzantine must be an integer from 0 to --trustees "
+                              f"({self.trustees}), got {_shown(self.byzantine)}")
+        if self.latency not in LATENCY_KINDS:
+            raise ConfigError(f"--latency must be one of {', '.join(LATENCY_KINDS)}, "
+                              f"got {_shown(self.latency)}")
+        if self.behaviour not in BEHAVIOURS:
+            raise ConfigError(f"--behaviour must be one of {', '.join(BEHAVIOURS)}, "
+                              f"got {_shown(self.behaviour)}")
+        for name in ("pow", "evidence"):
+            if type(getattr(self, name)) is not bool:
+                raise ConfigError(f"{name} must be True or False")
+        self._check_partitions()
+        self.chain_params()  # cycle_ms, phi_ms, delta_ms: ChainParams' own checks
+        self._check_work()
+
+    def _check_partitions(self) -> None:
+        parts = self.partitions
+        if not isinstance(parts, tuple | list) or len(parts) > MAX_PARTITIONS:
+            raise ConfigError(f"--partition: at most {MAX_PARTITIONS} partitions")
+        for p in parts:
+            if not isinstance(p, Partition):
+                raise ConfigError(f"--partition: expected a Partition, got {_shown(p)}")
+            s, e, g = p.start_ms, p.end_ms, p.groups
+            if not (all(type(x) is int for x in (s, e, g)) and 0 <= s < e <= MAX_SIM_MS
+                    and 2 <= g <= self.trustees):
+                raise ConfigError(f"--partition {_shown(s)}:{_shown(e)}:{_shown(g)}: need "
+                                  f"{PARTITION_SPAN} ({self.trustees})")
+
+    def derived_max_sim_ms(self) -> int:
+        """The bound on simulated time when ``max_sim_ms`` is 0: one second before genesis,
+        the last partition's end, 4 cycles and 3 rounds of timeouts per height, and 30 s
+        more; at most :data:`MAX_SIM_MS`."""
+        p = self.chain_params()
+        heal = max((q.end_ms for q in self.partitions), default=0)
+        return min(MAX_SIM_MS, GENESIS_TIME_MS + heal + self.heights * per_height_ms(p)
+                   + 30_000)
+
+    def sim_bound_ms(self) -> int:
+        """The bound on simulated time the run uses (``max_sim_ms``, or derived)."""
+        return self.max_sim_ms or self.derived_max_sim_ms()
+
+    def work(self) -> float:
+        """An upper estimate of the run's cost: simulated cycles (the bound on simulated
+        time) times, per cycle, ``trustees^2`` (votes) + the mining work (one draw per
+        miner; with ``pow``, every hash a miner may try in a draw) + ``trustees * tx_rate``
+        (each transfer reaches every trustee)."""
+        cycles = self.sim_bound_ms() / self.cycle_ms
+        return cycles * self.work_per_cycle()
+
+    def work_per_cycle(self) -> float:
+        mining: float = self.miners
+        if self.pow:  # as mine_for grinds: up to phi_ms * rate / hash_time_ms + 1 nonces
+            def tries(rate: float) -> int:
+                return int(self.phi_ms * rate / self.hash_time_ms) + 1
+
+            mining = (self.miners - 1) * tries(1.0) + tries(self.heavy_miner_rate)
+        return self.trustees ** 2 + mining + self.trustees * self.tx_rate
+
+    def _check_work(self) -> None:
+        cycles = self.sim_bound_ms() / self.cycle_ms
+        if cycles >= MAX_CYCLES:
+            raise ConfigError(f"--max-sim-ms: at most {MAX_CYCLES - 1:,} cycles of "
+                              f"{self.cycle_ms:,} ms can be simulated")
+        work = self.work()
+        if work > MAX_WORK:
+            bound = self.sim_bound_ms()
+            what = "hashes per draw" if self.pow else "miners"
+            raise ConfigError(
+                f"the run is too large: {bound / self.cycle_ms:,.0f} simulated cycles "
+                f"(--max-sim-ms{'' if self.max_sim_ms else ', derived'}: {bound:,} ms) x "
+                f"{self.work_per_cycle():,.0f} (trustees^2 + "
+                f"{what} + trustees x tx-rate) = {work:,.0f}, above {MAX_WORK:,}: lower "
+                "--heights, --max-sim-ms, --trustees, --miners or --tx-rate")
 
     def chain_params(self) -> ChainParams:
         return ChainParams(cycle_ms=self.cycle_ms, phi_ms=self.phi_ms, delta_ms=self.delta_ms,
@@ -158,6 +346,13 @@ class SimConfig:
         d = asdict(self)
         d["partitions"] = [f"{p.start_ms}:{p.end_ms}:{p.groups}" for p in self.partitions]
         return d
+
+
+def per_height_ms(p: ChainParams) -> int:
+    """Simulated time a height may take before the derived bound gives up: 4 cycles and 3
+    rounds of timeouts (13,000 ms with the default parameters)."""
+    return 4 * p.cycle_ms + 3 * (p.timeout_propose_ms + p.timeout_prevote_ms
+                                 + p.timeout_precommit_ms + 2 * p.timeout_delta_ms)
 
 
 @dataclass
@@ -470,14 +665,7 @@ class World:
     # --- the run ----------------------------------------------------------------------------
 
     def max_sim_ms(self) -> float:
-        cfg = self.cfg
-        if cfg.max_sim_ms:
-            return float(cfg.max_sim_ms)
-        p = self.params
-        per_height = 4 * p.cycle_ms + 3 * (p.timeout_propose_ms + p.timeout_prevote_ms
-                                           + p.timeout_precommit_ms + 2 * p.timeout_delta_ms)
-        heal = self.net.last_heal_ms()
-        return GENESIS_TIME_MS + heal + cfg.heights * per_height + 30_000
+        return float(self.cfg.sim_bound_ms())
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> None:
         for nd in self.nodes:
@@ -527,14 +715,14 @@ def pow_report(w: World, chain: list[_Canon]) -> dict[str, list[Any]]:
     p = w.params
     e_len = p.epoch_blocks
     epochs = (len(chain) + e_len - 1) // e_len
-    difficulty: list[int] = []
+    difficulty: list[int | None] = []
     seen: list[float | None] = []
     estimated: list[int] = []
     for e in range(epochs):
         d = p.pow_difficulty
         if e > 0:
             chk = w.hub.checks.get(chain[e * e_len - 1].block.id)
-            d = chk.result.pow_difficulty if chk is not None and chk.result else -1
+            d = chk.result.pow_difficulty if chk is not None and chk.result else None
         difficulty.append(d)
         ties = w.metrics.ties_by_epoch.get(e)
         seen.append(summary(ties)["median"] if ties else None)
@@ -600,6 +788,22 @@ def tx_report(w: World, chain: list[_Canon]) -> dict[str, Any]:
             "mempool_max": w.mempool_max}
 
 
+def origin_ms(w: World) -> float:
+    """When the first trustee's clock read the genesis time: the report's times count from
+    here. Clocks running ahead start the chain before the true genesis time
+    (``GENESIS_TIME_MS``), and counting from that gave negative block times."""
+    return max(0.0, min(float(GENESIS_TIME_MS), *(GENESIS_TIME_MS - nd.skew for nd in w.nodes)))
+
+
+def end_ms(w: World) -> float:
+    """The simulated time the run reached. ``q.now`` is the last event's time; a run stopped
+    by its bound while events were still pending simulated up to the bound (clocks far
+    behind can leave the queue idle past it, and ``q.now`` stayed 0: a negative time)."""
+    q = w.q
+    finished = w.done >= len(w.honest)
+    return q.now if finished or not len(q) else max(q.now, w.max_sim_ms())
+
+
 def build_report(w: World) -> dict[str, Any]:
     cfg = w.cfg
     m = w.metrics
@@ -608,6 +812,7 @@ def build_report(w: World) -> dict[str, Any]:
     while heights + 1 in canon:
         heights += 1
     chain = [canon[h] for h in range(1, heights + 1)]
+    origin = origin_ms(w)
     cycles: list[int] = []
     prev_cycle = -1
     for c in chain:
@@ -694,7 +899,7 @@ def build_report(w: World) -> dict[str, Any]:
         "rewards_by_trustee": by_trustee,
         "rewards_by_behaviour": by_behaviour,
         "offline_winner_heights": failovers,
-        "sim_seconds": round((w.q.now - GENESIS_TIME_MS) / 1000.0, 3),
+        "sim_seconds": round(max(0.0, end_ms(w) - origin) / 1000.0, 3),
         "events": w.q.events_run,
         "network": {"messages_sent": w.net.sent, "messages_lost": w.net.lost},
         "ledger_applies": w.hub.applies,
@@ -705,7 +910,7 @@ def build_report(w: World) -> dict[str, Any]:
     report["slashed_total_li"] = ev["slashed_total_li"]
     report.update(tx_report(w, chain))
     if chain:
-        span = chain[-1].at_ms - GENESIS_TIME_MS
+        span = chain[-1].at_ms - origin
         report["seconds_per_block"] = round(span / 1000.0 / len(chain), 3)
     else:
         report["seconds_per_block"] = None

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 import daoli.cli.sim as sim_cli
 from daoli.cli.app import app
+from daoli.errors import ConfigError
 
 
 def test_progress_bar_path_runs_to_completion(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -27,3 +28,40 @@ def test_progress_bar_path_runs_to_completion(monkeypatch: pytest.MonkeyPatch) -
     assert result.exit_code == 0, result.output
     assert started, "the progress bar never started"
     assert "heights finalized" in result.stdout
+
+
+def test_progress_bar_console_takes_no_markup_and_keeps_stdout_clean(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bar draws on its own stderr console, with markup off like the CLI's consoles (and
+    --no-color honoured); stdout holds the report only."""
+    clock = itertools.count(0.0, 2.0)
+    monkeypatch.setattr(sim_cli.time, "perf_counter", lambda: next(clock))
+    made: list[dict[str, object]] = []
+    real_console = sim_cli.Console
+
+    def console(**kwargs: object) -> sim_cli.Console:
+        made.append(kwargs)
+        return real_console(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sim_cli, "Console", console)
+    result = CliRunner().invoke(app, ["--no-color", "sim", "--trustees", "4", "--miners", "5",
+                                      "--heights", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    assert not made, "--json runs draw no progress bar"
+    result = CliRunner().invoke(app, ["--no-color", "sim", "--trustees", "4", "--miners", "5",
+                                      "--heights", "2"])
+    assert result.exit_code == 0, result.output
+    assert made and all(k["stderr"] is True and k["markup"] is False and k["no_color"] is True
+                        for k in made)
+    assert "simulating" not in result.stdout and "heights finalized" in result.stdout
+
+
+def test_progress_bar_is_not_shown_for_an_invalid_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bounds are checked before the run: a refused config never starts the bar."""
+    clock = itertools.count(0.0, 2.0)
+    monkeypatch.setattr(sim_cli.time, "perf_counter", lambda: next(clock))
+    started: list[bool] = []
+    monkeypatch.setattr(sim_cli.Progress, "start", lambda self: started.append(True))
+    result = CliRunner().invoke(app, ["sim", "--heights", "0"])
+    assert isinstance(result.exception, ConfigError) and result.exception.exit_code == 2
+    assert "--heights" in str(result.exception) and not started
