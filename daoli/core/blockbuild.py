@@ -227,18 +227,9 @@ def check_block(state: StateReader, acc: bytes, genesis: Genesis, block: Block, 
         # for time_ms >= genesis_time_ms), so pass no parent time, or a live node would
         # refuse a block 1 that every syncing node accepts.
         parent_time = None if tip.cycle is None else tip.time_ms
-        why = check_header_time(h.cycle, h.time_ms, tip.cycle, parent_time, adjusted_now_ms,
-                                p.max_drift_ms)
+        why = check_block_time(block, tip.cycle, parent_time, adjusted_now_ms, p.max_drift_ms)
         if why is not None:
             return BlockCheck(why)
-        # The header's time and cycle are separate fields, so the future rule on the header
-        # alone does not bound the draw: a proposer could win with a ticket mined for a cycle
-        # far ahead and push every later draw (cycle > parent's) out of reach, halting the
-        # chain. The winner ticket's signed time lies inside its draw's window, so bounding
-        # it like the header's bounds the cycle.
-        if w.time_ms > adjusted_now_ms + p.max_drift_ms:
-            return BlockCheck(f"winner ticket time {w.time_ms} is more than {p.max_drift_ms} "
-                              f"ms ahead of adjusted time")
     # Ticket signatures are left to apply_block below, which verifies them anyway.
     if pow_difficulty is None:
         try:
@@ -255,6 +246,34 @@ def check_block(state: StateReader, acc: bytes, genesis: Genesis, block: Block, 
     except InvalidBlock as exc:
         return BlockCheck(str(exc))
     return BlockCheck(None, result)
+
+
+def check_block_time(block: Block, parent_cycle: int | None, parent_time_ms: int | None,
+                     adjusted_now_ms: int, max_drift_ms: int) -> str | None:
+    """The time rules of a proposal (SPEC 2), the only subjective part of its validity: the
+    reason it breaks one, or None. ``parent_cycle``/``parent_time_ms`` are None (or the cycle
+    negative) when the parent is the genesis.
+
+    Kept apart from :func:`check_block` so that a caller caching objective validity per block
+    id (the simulator's shared ledger) still judges time on each node's own adjusted clock.
+    """
+    h = block.header
+    if parent_cycle is not None and parent_cycle < 0:
+        parent_cycle = parent_time_ms = None
+    why = check_header_time(h.cycle, h.time_ms, parent_cycle, parent_time_ms, adjusted_now_ms,
+                            max_drift_ms)
+    if why is not None:
+        return why
+    # The header's time and cycle are separate fields, so the future rule on the header
+    # alone does not bound the draw: a proposer could win with a ticket mined for a cycle
+    # far ahead and push every later draw (cycle > parent's) out of reach, halting the
+    # chain. The winner ticket's signed time lies inside its draw's window, so bounding
+    # it like the header's bounds the cycle.
+    w = h.winner_ticket
+    if w.time_ms > adjusted_now_ms + max_drift_ms:
+        return (f"winner ticket time {w.time_ms} is more than {max_drift_ms} "
+                "ms ahead of adjusted time")
+    return None
 
 
 def block_problem(state: StateReader, acc: bytes, genesis: Genesis, block: Block,

@@ -63,7 +63,7 @@ class AdjustedClock:
     bisect and a short memmove and ``offset_ms`` is O(1): the simulator calls them per message.
     """
 
-    __slots__ = ("_by_peer", "_max_drift", "_max_peers", "_min_peers", "_sorted")
+    __slots__ = ("_by_peer", "_max_drift", "_max_peers", "_min_peers", "_offset", "_sorted")
 
     def __init__(self, max_drift_ms: int = DEFAULT_MAX_DRIFT_MS, *,
                  max_peers: int = MAX_PEERS, min_peers: int = MIN_PEERS) -> None:
@@ -74,6 +74,8 @@ class AdjustedClock:
         self._min_peers = min_peers
         self._by_peer: OrderedDict[bytes, int] = OrderedDict()
         self._sorted: list[int] = []
+        self._offset = 0
+        """The median, recomputed when a sample changes: read far more often than written."""
 
     def observe(self, peer: bytes, msg_time_ms: int, local_now_ms: int) -> None:
         """Record that ``peer`` signed ``msg_time_ms`` and it reached us at ``local_now_ms``.
@@ -95,12 +97,14 @@ class AdjustedClock:
             del srt[bisect_left(srt, evicted)]
         by_peer[peer] = offset
         insort(srt, offset)
+        self._offset = self._median()
 
     def forget(self, peer: bytes) -> None:
         """Drop a peer's sample (e.g. a banned peer)."""
         old = self._by_peer.pop(peer, None)
         if old is not None:
             del self._sorted[bisect_left(self._sorted, old)]
+            self._offset = self._median()
 
     @property
     def peer_count(self) -> int:
@@ -108,6 +112,9 @@ class AdjustedClock:
 
     def offset_ms(self) -> int:
         """The median offset, or 0 while fewer than ``min_peers`` distinct peers are counted."""
+        return self._offset
+
+    def _median(self) -> int:
         srt = self._sorted
         n = len(srt)
         if n < self._min_peers:
@@ -119,7 +126,7 @@ class AdjustedClock:
 
     def now(self, local_now_ms: int) -> int:
         """Network-adjusted time for a given local time."""
-        return local_now_ms + self.offset_ms()
+        return local_now_ms + self._offset
 
 
 def cycle_of(t_ms: int, genesis_time_ms: int, cycle_ms: int) -> int:

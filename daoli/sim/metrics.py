@@ -50,6 +50,8 @@ class Metrics:
     syncs: int = 0
     synced_blocks: int = 0
     fetches: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    """Input the machines refused as a fault of the sender, by DropReason value."""
 
     def record_decision(self, height: int, block_id: bytes) -> None:
         ids = self.decided.setdefault(height, set())

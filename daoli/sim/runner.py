@@ -17,7 +17,7 @@ import math
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from typing import Any
@@ -32,24 +32,17 @@ from daoli.core.params import LI_PER_DLC, ChainParams
 from daoli.core.rewards import split_subsidy
 from daoli.core.ticket import Ticket
 from daoli.core.tx import Evidence, Transaction
-from daoli.core.vote import NIL, PRECOMMIT, Vote
+from daoli.core.vote import Vote
 from daoli.errors import ConfigError
+from daoli.machine.effects import DrawClosed
 from daoli.sim.behaviours import (
     BEHAVIOURS,
-    EQUIVOCATE,
     HONEST,
-    VOTE_UNLUCKY,
 )
 from daoli.sim.events import EventQueue
 from daoli.sim.metrics import Metrics, histogram, summary
 from daoli.sim.network import LATENCY_KINDS, LatencyModel, Network, Partition, sub_seed
-from daoli.sim.nodes import (
-    LedgerHub,
-    SimNode,
-    conflicting_target,
-    dissent_target,
-    equivocating_twin,
-)
+from daoli.sim.nodes import ChainEntry, LedgerHub, SimNode, sim_signature
 from daoli.sim.workload import ACCOUNT_FUNDS, TxWorkload
 
 GENESIS_TIME_MS = 1_000
@@ -396,7 +389,7 @@ class World:
                            jitter_ms=cfg.jitter_ms, loss=cfg.loss, partitions=cfg.partitions,
                            degree=cfg.degree)
         self.retransmit = cfg.loss > 0 or bool(cfg.partitions)
-        self.hub = LedgerHub(self.genesis, None if cfg.pow else 1)
+        self.hub = LedgerHub(self.genesis, None if cfg.pow else 1, self.address)
         self.report_evidence = cfg.evidence
         self.evidence_by: dict[bytes, int] = {}
         """culprit -> the node that reported it: one Evidence transaction per culprit per
@@ -463,11 +456,11 @@ class World:
             if peer.idx != i:
                 d = delay(i, peer.idx, now)
                 if d is not None:
-                    q.at(now + d, peer.on_tx, tx, None)
+                    q.at(now + d, peer.on_tx, tx, i)
 
     @staticmethod
     def fake_sig(pubkey: bytes) -> bytes:
-        return hashlib.sha512(b"daoli/sim/fake-sig" + pubkey).digest()
+        return sim_signature(pubkey)
 
     def params_at(self, difficulty: int) -> ChainParams:
         """The chain parameters with ``difficulty`` in effect (one object per difficulty)."""
@@ -496,7 +489,7 @@ class World:
         rng = self.miner_rng
         expo = rng.expovariate
         lat = self.miner_latency.sample
-        params = node.lottery.params
+        params = node.m.lottery.params
         per_hash = cfg.hash_time_ms
         mean = params.pow_difficulty * per_hash
         h, c, parent = draw.height, draw.cycle, draw.parent_id
@@ -541,40 +534,47 @@ class World:
         if batch:
             q.at(node.to_sim(end), node.on_own_tickets, batch, h)
 
-    def gossip_tickets(self, node: SimNode, relayed: list[tuple[Ticket, int, bytes]]) -> None:
+    def gossip_tickets(self, node: SimNode, relayed: Sequence[tuple[Ticket, Any, bytes]],
+                       extra_ms: int = 0) -> None:
+        """Relayed tickets to the node's overlay neighbours that do not hold them yet."""
         i = node.idx
         q = self.q
         now = q.now
         delay = self.net.delay
-        extra = node.ticket_extra_ms
         nodes = self.nodes
         k = len(relayed)
         sent = skipped = 0
         for j in self.net.overlay[i]:
             peer = nodes[j]
             sent += k
-            seen = peer.seen
+            seen = peer.m.seen
             items = [e for e in relayed if e[1] not in seen]
             skipped += k - len(items)
             if items and not peer.silent:
                 d = delay(i, j, now)
                 if d is not None:
-                    q.at(now + d + extra, peer.on_tickets, items, None)
+                    q.at(now + d + extra_ms, peer.on_tickets, items, i)
         self.metrics.ticket_msgs_sent += sent
         self.metrics.ticket_msgs_skipped += skipped
 
     def broadcast_vote(self, node: SimNode, vote: Vote) -> None:
-        beh = node.behaviour
-        other = vote
-        if beh == VOTE_UNLUCKY:
-            target = dissent_target(node, vote) if vote.block_id != NIL else NIL
-            if target != vote.block_id:
-                if vote.vtype == PRECOMMIT:
-                    node.dissented.add((vote.height, vote.round))
-                vote = equivocating_twin(vote, target, vote.sig)
-            other = vote
-        elif beh == EQUIVOCATE:
-            other = equivocating_twin(vote, conflicting_target(node, vote), vote.sig)
+        i = node.idx
+        q = self.q
+        now = q.now
+        delay = self.net.delay
+        self.metrics.vote_msgs_sent += len(self.nodes) - 1
+        for peer in self.active:
+            j = peer.idx
+            if j != i:
+                d = delay(i, j, now)
+                if d is not None:
+                    q.at(now + d, peer.on_vote, vote, i)
+
+    def broadcast_equivocation(self, node: SimNode, vote: Vote, other: Vote) -> None:
+        """An equivocator's two votes: a third of the trustees get the vote, a third the
+        conflicting one, a third both (as gossip relaying would eventually show them). Which
+        third a trustee falls in turns with every vote, as gossip paths do, so every trustee
+        sometimes sees both (and can report the equivocation)."""
         i = node.idx
         q = self.q
         now = q.now
@@ -584,35 +584,26 @@ class World:
             j = peer.idx
             if j == i:
                 continue
-            if other is vote:
-                d = delay(i, j, now)
-                if d is not None:
-                    q.at(now + d, peer.on_vote, vote, None)
-                continue
-            # An equivocator: a third of the trustees get the vote, a third the conflicting
-            # one, a third both (as gossip relaying would eventually show them). Which third
-            # a trustee falls in turns with every vote, as gossip paths do, so every trustee
-            # sometimes sees both (and can report the equivocation).
             third = (j + vote.height + vote.round + vote.vtype) % 3
             for v in ((vote,), (other,), (vote, other))[third]:
                 d = delay(i, j, now)
                 if d is not None:
-                    q.at(now + d, peer.on_vote, v, None)
+                    q.at(now + d, peer.on_vote, v, i)
 
-    def retransmit_votes(self, node: SimNode, votes: list[Vote]) -> None:
+    def retransmit_votes(self, node: SimNode, votes: Sequence[Vote]) -> None:
         """Re-gossip of our votes of the current round to peers still at that height (what
-        GossipSub's message cache does): lost votes must not stall a round for ever."""
-        if node.behaviour != HONEST:
-            return
+        GossipSub's message cache does): lost votes must not stall a round for ever. One
+        delivery per peer carries them all."""
         i = node.idx
         q = self.q
         now = q.now
-        for vote in votes:
-            for peer in self.active:
-                if peer.idx != i and peer.height == vote.height:
-                    d = self.net.delay(i, peer.idx, now)
-                    if d is not None:
-                        q.at(now + d, peer.on_vote, vote, None)
+        h = votes[0].height
+        batch = tuple(votes)
+        for peer in self.active:
+            if peer.idx != i and peer.m.height == h:
+                d = self.net.delay(i, peer.idx, now)
+                if d is not None:
+                    q.at(now + d, peer.on_votes, batch, i)
 
     def broadcast_block(self, node: SimNode, block: Block, half: int | None = None,
                         only_missing: bool = False) -> None:
@@ -624,13 +615,11 @@ class World:
             j = peer.idx
             if j == i or (half is not None and j & 1 != half):
                 continue
-            if only_missing and bid in peer.proposal_ids:
+            if only_missing and bid in peer.m.proposal_ids:
                 continue
             d = self.net.delay(i, j, now)
             if d is not None:
-                q.at(now + d, peer.on_proposal, block, None)
-        if half in (None, 0) and not only_missing:
-            node.on_proposal(block, None)
+                q.at(now + d, peer.on_proposal, block, i)
 
     def relay_block(self, node: SimNode, block: Block) -> None:
         """Gossip a valid proposal over the overlay to neighbours that do not hold it."""
@@ -641,11 +630,37 @@ class World:
         nodes = self.nodes
         for j in self.net.overlay[i]:
             peer = nodes[j]
-            if peer.silent or bid in peer.proposal_ids:
+            if peer.silent or bid in peer.m.proposal_ids:
                 continue
             d = self.net.delay(i, j, now)
             if d is not None:
-                q.at(now + d, peer.on_proposal, block, None)
+                q.at(now + d, peer.on_proposal, block, i)
+
+    def announce(self, node: SimNode, entry: ChainEntry) -> None:
+        """A finalized block on ``/block``, to the peers that have not finalized it."""
+        i = node.idx
+        q = self.q
+        now = q.now
+        h = entry.block.height
+        for peer in self.active:
+            if peer is not node and not peer.m.halted and peer.m.height <= h:
+                d = self.net.delay(i, peer.idx, now)
+                if d is not None:
+                    q.at(now + d, peer.on_announce, entry, i)
+
+    def on_draw_closed(self, e: DrawClosed) -> None:
+        m = self.metrics
+        m.ties_per_draw.append(e.ties)
+        m.ties_by_epoch.setdefault((e.height - 1) // self.params.epoch_blocks, []).append(e.ties)
+        m.relays_per_draw.append(e.relays)
+
+    def claim_evidence(self, culprit: bytes, reporter: int) -> bool:
+        """One Evidence transaction per culprit per network: the ledger refuses a second
+        one, so more would only cost fees (``evidence_by`` records who reported)."""
+        if culprit in self.evidence_by:
+            return False
+        self.evidence_by[culprit] = reporter
+        return True
 
     def on_finalized(self, node: SimNode, block: Block, round_: int) -> None:
         if not node.honest:

@@ -29,9 +29,10 @@ def _late_ticket_world() -> tuple[World, Ticket, int]:
     w = World(SimConfig(trustees=4, miners=4, heights=2, seed=1))
     node = w.nodes[0]
     node.start()
-    c = node.lottery.first_cycle
+    m = node.m  # the node's machine holds the policy under test
+    c = m.lottery.first_cycle
     start = w.gtime + c * w.params.cycle_ms
-    t = Ticket(w.chain_id, node.height, c, node.tip_id, w.miner_pub[0], node.pub, 0,
+    t = Ticket(w.chain_id, m.height, c, m.tip_id, w.miner_pub[0], node.pub, 0,
                start + 10, w.miner_sig[0])
     return w, t, c
 
@@ -40,15 +41,15 @@ def test_a_late_ticket_below_the_cut_is_not_counted_as_a_time_tie() -> None:
     """Tickets held for the relay batch are judged against the cut when flushed: one that
     missed the communication window is dropped by the lottery, so it is no time tie."""
     w, t, c = _late_ticket_world()
-    node = w.nodes[0]
-    node.cut[c] = b"\x00" * 32
+    m = w.nodes[0].m
+    m.cut[c] = b"\x00" * 32
     late = t.time_ms + w.params.delta_ms + 1
-    node.buf = [(c, b"\x01" * 32, 1, t, late)]
-    node.flush(None, None)
-    assert node.quiet.get(c, 0) == 0
-    node.buf = [(c, b"\x01" * 32, 2, t, t.time_ms + w.params.delta_ms)]
-    node.flush(None, None)
-    assert node.quiet.get(c, 0) == 1
+    m.buf = [(c, b"\x01" * 32, 1, t, late, None)]
+    m.on_flush(w.q.now)
+    assert m.quiet.get(c, 0) == 0
+    m.buf = [(c, b"\x01" * 32, 2, t, t.time_ms + w.params.delta_ms, None)]
+    m.on_flush(w.q.now)
+    assert m.quiet.get(c, 0) == 1
 
 
 def test_rewards_by_behaviour_show_what_withholding_costs() -> None:

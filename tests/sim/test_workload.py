@@ -104,6 +104,7 @@ def test_a_node_holds_back_a_transaction_until_its_nonce_gap_closes() -> None:
     world = World(SimConfig(trustees=4, miners=10, heights=2, tx_rate=1, accounts=2))
     node = world.nodes[0]
     node.start()
+    m = node.m  # the node's machine holds the mempool policy under test
     wl = world.workload
     assert wl is not None
     sender, to = wl.pubkeys[0], wl.addresses[1]
@@ -112,8 +113,8 @@ def test_a_node_holds_back_a_transaction_until_its_nonce_gap_closes() -> None:
         return Transaction(world.chain_id, sender, nonce, world.params.min_fee,
                            Transfer(to, LI_PER_DLC), bytes(64))
 
-    assert not node.add_tx(tx(2)) and not node.add_tx(tx(1))
-    assert len(node.mempool) == 0 and node.n_orphans == 2
-    assert node.add_tx(tx(0))  # closes the gap: 1 and 2 follow
-    assert len(node.mempool) == 3 and node.n_orphans == 0 and not node.orphans
-    assert [t.nonce for t in node.payload()] == [0, 1, 2]
+    assert not m.add_tx(tx(2)) and not m.add_tx(tx(1))
+    assert len(m.mempool) == 0 and m.n_orphans == 2
+    assert m.add_tx(tx(0))  # closes the gap: 1 and 2 follow
+    assert len(m.mempool) == 3 and m.n_orphans == 0 and not m.orphans
+    assert [t.nonce for t in m.payload()] == [0, 1, 2]

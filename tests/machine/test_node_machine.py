@@ -1,0 +1,307 @@
+"""NodeMachine at the machine level: each effect, the §15 policies, and crash-safe signing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from daoli.core.ibft import TimeoutKind
+from daoli.core.reasons import DropReason
+from daoli.core.vote import NIL, PRECOMMIT, PREVOTE, Vote
+from daoli.machine import effects as fx
+from daoli.machine.byzantine import (
+    EquivocatingMachine,
+    SilentMachine,
+    VoteUnluckyMachine,
+    WithholdingMachine,
+    machine_class,
+)
+from daoli.machine.node import NodeMachine
+from daoli.machine.signstate import SignState
+from tests.machine.harness import GENESIS_MS, Net, of_type, secret
+
+
+def run_heights(net: Net, heights: int, t_end: float = GENESIS_MS + 60_000) -> None:
+    live = [i for i in range(net.n) if i not in net.down]
+    net.run_until(t_end, stop=lambda: all(len(net.commits[i]) >= heights for i in live))
+
+
+def test_start_arms_the_first_draw_and_regossip() -> None:
+    net = Net()
+    m = net.machines[0]
+    eff = m.start(float(GENESIS_MS - 500))
+    timers = [e.timer for e in eff if type(e) is fx.SetTimer]
+    assert [type(t) for t in timers] == [fx.CycleTimer, fx.CloseTimer, fx.RegossipTimer]
+    assert timers[0] == fx.CycleTimer(1, 0) and timers[1] == fx.CloseTimer(1, 0)
+    assert m.height == 1 and m.tip_id == net.genesis.id
+    # the first cycle starts at genesis; the close timer waits phi + delta after it
+    p = net.genesis.params
+    at = {type(e.timer): e.at_ms for e in eff if type(e) is fx.SetTimer}
+    assert at[fx.CycleTimer] == GENESIS_MS
+    assert at[fx.CloseTimer] == GENESIS_MS + p.phi_ms + p.delta_ms + 1
+
+
+def test_a_cycle_start_hands_the_draw_to_the_miners() -> None:
+    m = Net().machines[0]
+    m.start(float(GENESIS_MS - 500))
+    eff = m.on_timer(float(GENESIS_MS), fx.CycleTimer(1, 0))
+    mine = [e for e in eff if type(e) is fx.MineDraw]
+    assert len(mine) == 1 and mine[0].draw.cycle == 0 and mine[0].start_ms == GENESIS_MS
+    assert any(type(e) is fx.SetTimer and e.timer == fx.CycleTimer(1, 1) for e in eff)
+    assert m.on_timer(float(GENESIS_MS), fx.CycleTimer(2, 0)) == []  # another height: stale
+
+
+def test_four_honest_machines_finalize_with_every_effect_in_order() -> None:
+    net = Net()
+    net.start()
+    run_heights(net, 3)
+    chains = [[c.block.id for c in net.commits[i][:3]] for i in range(4)]
+    assert len(chains[0]) == 3 and all(c == chains[0] for c in chains)  # agreement
+    for tp in (fx.MineDraw, fx.GossipTickets, fx.DrawClosed, fx.Proposed, fx.PersistProposal,
+               fx.GossipProposal, fx.PersistVote, fx.GossipVote, fx.Commit, fx.Announce):
+        assert of_type(net.log, tp), tp
+    # every own vote is persisted before it is gossiped (crash-safe signing)
+    for i in range(4):
+        persisted: set[bytes] = set()
+        for j, e in net.log:
+            if j != i:
+                continue
+            if type(e) is fx.PersistVote:
+                persisted.add(e.vote.id)
+            elif type(e) is fx.GossipVote:
+                assert e.vote.id in persisted
+        own = [e for j, e in net.log if j == i and type(e) is fx.PersistProposal]
+        for e in own:
+            k = net.log.index((i, e))
+            assert any(type(x) is fx.GossipProposal and x.block == e.block
+                       for jj, x in net.log[k:] if jj == i)
+    # the certificate of each block is a quorum of precommits for it
+    c = net.commits[0][0]
+    assert c.certificate.block_id == c.block.id and len(c.certificate.sigs) >= 3
+
+
+def test_relayed_proposals_and_commits_carry_the_same_block() -> None:
+    net = Net()
+    net.start()
+    run_heights(net, 1)
+    relays = [e for e in of_type(net.log, fx.GossipProposal) if e.mode == fx.PROPOSE_RELAY]
+    assert relays and all(e.block.id in net.hub.checks for e in relays)
+
+
+def test_a_bad_vote_signature_is_dropped_and_named() -> None:
+    net = Net()
+    net.start()
+    run_heights(net, 1)
+    m = net.machines[0]
+    forged = Vote(net.genesis.chain_id, PREVOTE, m.height, 0, NIL,
+                  net.machines[1].pub, GENESIS_MS, bytes(64))
+    eff = m.on_vote(net.now, "peer-x", forged)
+    assert eff == [fx.Dropped("peer-x", DropReason.BAD_SIGNATURE, "vote")]
+
+
+def test_a_forged_ticket_is_dropped_as_a_fault() -> None:
+    net = Net()
+    net.start()
+    net.run_until(GENESIS_MS + 1)  # machines at height 1, draw 0 open
+    m = net.machines[0]
+    from daoli.core.crypto import pubkey_from_secret
+    from daoli.core.lottery import lot
+    from daoli.core.ticket import Ticket
+
+    pk = pubkey_from_secret(secret("miner", 9))
+    t = Ticket(net.genesis.chain_id, 1, 0, net.genesis.id, pk, net.machines[1].pub, 0,
+               GENESIS_MS + 10, bytes(64))
+    eff = m.on_tickets(GENESIS_MS + 12.0, "peer-y", [(t, t.id, lot(m.lottery.draw(0).seed, pk))])
+    assert any(type(e) is fx.SetTimer and e.timer == fx.FLUSH for e in eff)
+    flushed = m.on_timer(GENESIS_MS + 20.0, fx.FLUSH)
+    assert [(type(e), e.peer, e.reason) for e in flushed] == [
+        (fx.Dropped, "peer-y", DropReason.BAD_SIGNATURE)]
+
+
+def test_invalid_and_orphan_proposals_are_dropped_with_reasons() -> None:
+    net = Net()
+    net.start()
+    run_heights(net, 2)
+    m = net.machines[0]
+    good = net.commits[1][1].block  # height 2, which machine 0 already finalized
+    # an orphan: a block two heights up whose parent we do not have
+    bad_parent = replace(good.header, height=m.height, parent_id=b"\x07" * 32)
+    orphan = replace(good, header=bad_parent)
+    eff = m.on_proposal(net.now, "p", orphan)
+    reasons = {e.reason for e in eff if type(e) is fx.Dropped}
+    assert reasons <= {DropReason.UNKNOWN_PARENT, DropReason.INVALID_BLOCK} and reasons
+
+
+def test_votes_from_a_higher_height_lead_to_a_sync_request() -> None:
+    net = Net()
+    net.down = {3}
+    net.start()
+    run_heights(net, 3)
+    net.down = set()
+    late = net.machines[3]
+    net.carry_out(3, late.start(net.now))  # it comes up late, at height 1
+    assert late.height == 1
+    ahead = [e for j, e in net.log if j == 1 and type(e) is fx.GossipVote][-1].vote
+    eff = late.on_vote(net.now, 1, ahead)
+    sync = [e for e in eff if type(e) is fx.SetTimer and type(e.timer) is fx.SyncCheckTimer]
+    assert sync and sync[0].timer.peer == 1
+    req = late.on_timer(sync[0].at_ms, sync[0].timer)
+    assert req == [fx.RequestSync(1, 1)]
+    net.carry_out(3, req)
+    net.run_until(net.now + 1_000, stop=lambda: late.height > 3)
+    assert late.height >= 4
+    assert of_type(net.log, fx.Synced, 3)
+    ids = [c.block.id for c in net.commits[3][:3]]
+    assert ids == [c.block.id for c in net.commits[0][:3]]
+
+
+def test_an_announcement_of_the_next_block_finalizes_it() -> None:
+    net = Net()
+    net.start()
+    run_heights(net, 1)
+    fresh = Net()  # same genesis and keys: a machine that has seen nothing yet
+    m = fresh.machines[2]
+    m.start(net.now)
+    c = net.commits[0][0]
+    eff = m.on_announce(net.now, 0, c.block, c.certificate, c.round)
+    assert [type(e) for e in eff][:3] == [fx.Synced, fx.Commit, fx.Announce]
+    assert m.height == 2
+    # a forged certificate is refused with a reason
+    m2 = Net().machines[3]
+    m2.start(net.now)
+    forged = replace(c.certificate, sigs=c.certificate.sigs[:1])
+    eff = m2.on_announce(net.now, 0, c.block, forged, c.round)
+    assert [(type(e), e.reason) for e in eff] == [(fx.Dropped, DropReason.INVALID_CERTIFICATE)]
+    # further ahead: a sync request to the announcer
+    later = net.commits[0][0]
+    m3 = Net().machines[1]
+    m3.start(net.now)
+    assert m3.on_announce(net.now, 0, replace(later.block, header=replace(
+        later.block.header, height=5)), later.certificate, 0) == [fx.RequestSync(0, 1)]
+
+
+def test_regossip_resends_own_votes_while_undecided() -> None:
+    net = Net()
+    net.down = {2, 3}  # no quorum: the height stays open
+    net.start()
+    net.run_until(GENESIS_MS + 5_000)
+    regossip = of_type(net.log, fx.RegossipVotes, 0)
+    assert regossip and all(v.trustee_pubkey == net.machines[0].pub
+                            for e in regossip for v in e.votes)
+
+
+def test_ibft_timeouts_are_timers_in_local_time() -> None:
+    net = Net()
+    net.down = {2, 3}
+    net.start()
+    net.run_until(GENESIS_MS + 3_000)
+    kinds = {e.timer.kind for e in of_type(net.log, fx.SetTimer, 0)
+             if type(e.timer) is fx.IbftTimer}
+    assert TimeoutKind.PROPOSE in kinds
+
+
+def test_equivocation_becomes_evidence() -> None:
+    net = Net(machine_cls={1: EquivocatingMachine})
+    net.start()
+    run_heights(net, 2)
+    assert of_type(net.log, fx.EquivocateVote, 1)
+    seen = of_type(net.log, fx.EquivocationSeen)
+    assert seen and all(e.vote_a.trustee_pubkey == net.machines[1].pub for e in seen)
+    created = of_type(net.log, fx.EvidenceCreated)
+    assert created and all(e.tx.verify_sig() for e in created)
+    # each honest node reports a culprit once
+    for i in (0, 2, 3):
+        assert len(of_type(net.log, fx.EvidenceCreated, i)) <= 1
+
+
+def test_withholding_and_silent_machines_never_propose() -> None:
+    net = Net(machine_cls={1: WithholdingMachine, 2: SilentMachine})
+    net.start()
+    run_heights(net, 2)  # 3 of 4 voting: still live
+    assert not of_type(net.log, fx.Proposed, 1)
+    assert not [e for j, e in net.log if j == 2]
+    assert len(net.commits[0]) >= 2
+
+
+def test_vote_unlucky_never_certifies_what_it_dissented_from() -> None:
+    net = Net(machine_cls={1: VoteUnluckyMachine})
+    net.start()
+    run_heights(net, 4)
+    m = net.machines[1]
+    for i in (0, 2, 3):
+        for c in net.commits[i]:
+            cert = c.block.last_commit
+            if cert is not None and (cert.height, cert.round) in m.dissented:
+                assert m.pub not in cert.signers
+
+
+def test_machine_class_names_every_behaviour() -> None:
+    assert machine_class("honest") is NodeMachine
+    with pytest.raises(Exception, match="behaviour"):
+        machine_class("nope")
+
+
+# --- crash-safe signing ---------------------------------------------------------------------------
+
+
+def test_sign_state_round_trips_and_refuses_conflicts() -> None:
+    net = Net()
+    net.start()
+    run_heights(net, 1)
+    m = net.machines[0]
+    ss = m.sign_state
+    assert ss.height >= 1 and ss.votes
+    assert SignState.decode(ss.encode()) == ss
+    v = ss.votes[0]
+    other = replace(v, block_id=b"\x05" * 32)
+    assert ss.prior_vote(other) == v
+    assert ss.prior_vote(replace(v, round=v.round + 7)) is None
+    assert not ss.may_sign(ss.height - 1)
+
+
+def test_a_restarted_trustee_repeats_its_vote_instead_of_signing_another() -> None:
+    """Machine 0 prevotes for block A, 'crashes' (its persisted sign state survives), and is
+    restarted at the same height. Offered only block B now, it must not prevote B."""
+    net = Net()
+    net.start()
+    net.run_until(GENESIS_MS + 5_000, stop=lambda: bool(net.machines[0].sign_state.votes))
+    m = net.machines[0]
+    first = next(e.vote for e in of_type(net.log, fx.PersistVote, 0))
+    saved = SignState.decode(m.sign_state.encode())
+    restarted = net.restart(0, saved)
+    signed = restarted._sign_vote(replace(first, block_id=b"\x09" * 32, sig=b""))
+    assert signed == first  # the recorded vote, not a new signature for another block
+    fresh = net.restart(0, SignState())
+    other = fresh._sign_vote(replace(first, block_id=b"\x09" * 32, sig=b""))
+    assert other != first and other.block_id == b"\x09" * 32  # without the record it would
+
+
+def test_a_restarted_proposer_resends_its_block_instead_of_building_another() -> None:
+    net = Net()
+    net.start()
+    run_heights(net, 1)
+    proposals = of_type(net.log, fx.PersistProposal)
+    assert proposals
+    block = proposals[0].block
+    ss = SignState().with_proposal(block)
+    assert ss.prior_proposal(block.height, block.header.winner_ticket.id) == block
+    assert ss.prior_proposal(block.height, b"\x00" * 32) is None
+
+
+def test_precommit_record_survives_encoding() -> None:
+    net = Net()
+    net.start()
+    run_heights(net, 1)
+    votes = net.machines[0].sign_state.votes
+    assert any(v.vtype == PRECOMMIT for v in SignState.decode(
+        net.machines[0].sign_state.encode()).votes) or not votes
+
+
+def test_handle_dispatches_events() -> None:
+    net = Net()
+    m = net.machines[0]
+    assert m.handle(float(GENESIS_MS - 500), fx.Start())
+    assert m.handle(float(GENESIS_MS), fx.TimerFired(fx.CycleTimer(1, 0)))
+    with pytest.raises(TypeError):
+        m.handle(0.0, object())  # type: ignore[arg-type]
