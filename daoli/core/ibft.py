@@ -198,14 +198,14 @@ class VoteAdd(NamedTuple):
     """What ``VoteBook.add`` did.
 
     ``status``: ADDED (a trustee's first vote of its (round, type)), CONFLICT (another
-    vote of the same trustee for a different block id), DUPLICATE or IGNORED. ``count`` is
-    the number of trustees with a vote for the vote's block id after the add (0 if it was
+    vote of the same trustee for a different block id), DUPLICATE or IGNORED. ``supporters``
+    is the number of trustees with a vote for the vote's block id after the add (0 if it was
     not counted) and ``total`` the number of trustees with any vote of that (round, type);
     ``evidence`` is set on a trustee's first conflict per (round, type).
     """
 
     status: int
-    count: int
+    supporters: int
     total: int
     evidence: tuple[Vote, Vote] | None
 

@@ -256,33 +256,29 @@ class NodeMachine:
 
     def handle(self, now: float, event: Event) -> list[Effect]:
         """Dispatch ``event`` to its ``on_*`` method."""
-        tp = type(event)
-        if tp is TimerFired:
-            return self.on_timer(now, event.timer)  # type: ignore[union-attr]
-        if tp is TicketsReceived:
-            return self.on_tickets(now, event.peer, event.items)  # type: ignore[union-attr]
-        if tp is OwnTicketsMined:
-            return self.on_own_tickets(now, event.height,  # type: ignore[union-attr]
-                                       event.entries)  # type: ignore[union-attr]
-        if tp is ProposalReceived:
-            return self.on_proposal(now, event.peer, event.block)  # type: ignore[union-attr]
-        if tp is VotesReceived:
+        if isinstance(event, TimerFired):
+            return self.on_timer(now, event.timer)
+        if isinstance(event, TicketsReceived):
+            return self.on_tickets(now, event.peer, event.items)
+        if isinstance(event, OwnTicketsMined):
+            return self.on_own_tickets(now, event.height, event.entries)
+        if isinstance(event, ProposalReceived):
+            return self.on_proposal(now, event.peer, event.block)
+        if isinstance(event, VotesReceived):
             out: list[Effect] = []
-            for v in event.votes:  # type: ignore[union-attr]
-                out += self.on_vote(now, event.peer, v)  # type: ignore[union-attr]
+            for v in event.votes:
+                out += self.on_vote(now, event.peer, v)
             return out
-        if tp is TxsReceived:
-            return self.on_txs(now, event.peer, event.txs)  # type: ignore[union-attr]
-        if tp is BlockFetched:
-            return self.on_fetched(now, event.peer, event.block.id,  # type: ignore[union-attr]
-                                   event.block)  # type: ignore[union-attr]
-        if tp is SyncReply:
-            return self.on_sync_reply(now, event.peer, event.entries)  # type: ignore[union-attr]
-        if tp is BlockAnnounced:
-            e = event
-            return self.on_announce(now, e.peer, e.block, e.certificate,  # type: ignore[union-attr]
-                                    e.round)  # type: ignore[union-attr]
-        if tp is Start:
+        if isinstance(event, TxsReceived):
+            return self.on_txs(now, event.peer, event.txs)
+        if isinstance(event, BlockFetched):
+            return self.on_fetched(now, event.peer, event.block.id, event.block)
+        if isinstance(event, SyncReply):
+            return self.on_sync_reply(now, event.peer, event.entries)
+        if isinstance(event, BlockAnnounced):
+            return self.on_announce(now, event.peer, event.block, event.certificate,
+                                    event.round)
+        if isinstance(event, Start):
             return self.start(now)
         raise TypeError(f"not a machine event: {event!r}")
 

@@ -734,7 +734,7 @@ def pow_report(w: World, chain: list[_Canon]) -> dict[str, list[Any]]:
     seen: list[float | None] = []
     estimated: list[int] = []
     for e in range(epochs):
-        d = p.pow_difficulty
+        d: int | None = p.pow_difficulty
         if e > 0:
             chk = w.hub.checks.get(chain[e * e_len - 1].block.id)
             d = chk.result.pow_difficulty if chk is not None and chk.result else None

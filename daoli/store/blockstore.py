@@ -35,7 +35,7 @@ import struct
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import lmdb
 
@@ -190,7 +190,7 @@ class BlockStore:
             if existing is not None:
                 if existing != encoded:
                     raise StoreError("store already holds a different genesis "
-                                     f"(stored id {_genesis_id_hex(existing)}, "
+                                     f"(stored id {_genesis_id_hex(bytes(existing))}, "
                                      f"given {gid.hex()})")
                 return
             txn.put(_K_GENESIS, encoded, db=self._meta)
@@ -315,7 +315,7 @@ class BlockStore:
 
     def _get(self, key: bytes, db: Any) -> bytes | None:
         with self._reading() as txn:
-            return txn.get(key, db=db)
+            return cast("bytes | None", txn.get(key, db=db))
 
     def get(self, key: bytes) -> bytes | None:
         """The state value of ``key`` after the tip (``StateReader``)."""
@@ -336,11 +336,11 @@ class BlockStore:
                 cur = txn.cursor(db=self._state)
                 ok = cur.set_range(start) if start else cur.first()
                 while ok and len(chunk) < _STATE_CHUNK_ITEMS:
-                    key = cur.key()
+                    key = cast(bytes, cur.key())
                     if not key.startswith(prefix):
                         ok = False
                         break
-                    chunk.append((key, cur.value()))
+                    chunk.append((key, cast(bytes, cur.value())))
                     ok = cur.next()
             yield from chunk
             if not ok:
@@ -464,7 +464,8 @@ class BlockStore:
                     if block is None:
                         gap = True
                         break
-                    chunk.append((block, txn.get(_h(h), db=self._certs)))
+                    chunk.append((cast(bytes, block), cast("bytes | None",
+                                                           txn.get(_h(h), db=self._certs))))
                     size += len(block)
                     h += 1
             yield from chunk

@@ -118,9 +118,9 @@ def test_vote_book_tallies_and_ignores_strangers() -> None:
     book = VoteBook(CHAIN, H, pubs)
     assert book.add(v(pubs[0], PREVOTE, 0, B)).status == ADDED
     r = book.add(v(pubs[1], PREVOTE, 0, B))
-    assert (r.status, r.count, r.total) == (ADDED, 2, 2)
+    assert (r.status, r.supporters, r.total) == (ADDED, 2, 2)
     r = book.add(v(pubs[2], PREVOTE, 0, NIL))
-    assert (r.count, r.total) == (1, 3)
+    assert (r.supporters, r.total) == (1, 3)
     assert book.add(v(pubs[1], PREVOTE, 0, B)).status == DUPLICATE
     assert book.add(v(b"\x03" + b"\x09" * 32, PREVOTE, 0, B)).status == IGNORED
     assert book.add(v(pubs[3], PREVOTE, 0, B, height=H + 1)).status == IGNORED
@@ -142,12 +142,12 @@ def test_vote_book_equivocation_evidence() -> None:
     body = Evidence(*res.evidence)  # the ledger's tx body takes the pair as is
     assert body.vote_a.block_id != body.vote_b.block_id
     # counted for both blocks (see VoteBook), but the trustee is one voter of the round
-    assert (res.count, res.total) == (1, 1)
+    assert (res.supporters, res.total) == (1, 1)
     assert book.count(2, PRECOMMIT, B) == book.count(2, PRECOMMIT, C) == 1
     assert book.add(b).status == DUPLICATE
     # a third block id: counted, but the evidence was already reported
     res = book.add(v(pubs[1], PRECOMMIT, 2, NIL))
-    assert res.status == CONFLICT and res.evidence is None and res.count == 1
+    assert res.status == CONFLICT and res.evidence is None and res.supporters == 1
     assert book.add(v(pubs[1], PREVOTE, 2, NIL)).status == ADDED
     assert book.add(v(pubs[1], PREVOTE, 2, B)).evidence is not None
     assert len(book.evidence) == 2
@@ -160,11 +160,11 @@ def test_vote_book_caps_conflicting_votes_for_unknown_blocks() -> None:
     book = VoteBook(CHAIN, H, pubs)
     book.add(v(pubs[1], PREVOTE, 0, B))
     junk = [sha256(bytes([i])) for i in range(MAX_EXTRA_VOTES + 3)]
-    counted = [book.add(v(pubs[1], PREVOTE, 0, j)).count for j in junk]
+    counted = [book.add(v(pubs[1], PREVOTE, 0, j)).supporters for j in junk]
     assert counted == [1] * MAX_EXTRA_VOTES + [0] * 3
     book.known.add(C)
-    assert book.add(v(pubs[1], PREVOTE, 0, C)).count == 1, "known proposals always count"
-    assert book.add(v(pubs[1], PREVOTE, 0, NIL)).count == 1
+    assert book.add(v(pubs[1], PREVOTE, 0, C)).supporters == 1, "known proposals always count"
+    assert book.add(v(pubs[1], PREVOTE, 0, NIL)).supporters == 1
 
 
 # --- single trustee: rounds and timeouts --------------------------------------------------
