@@ -12,6 +12,7 @@ from daoli.core.hashing import EMPTY_ROOT, merkle_root
 from daoli.core.ticket import Ticket
 from daoli.core.tx import Transaction
 from daoli.core.vote import CommitCertificate
+from daoli.errors import DecodeError
 
 MAX_PAYLOAD_TXS = 100_000
 MAX_PAYROLL = 1_024
@@ -147,7 +148,7 @@ class Block(enc.ProtocolObject):
     @classmethod
     def decode(cls, data: bytes, max_bytes: int = enc.MAX_DECODE_BYTES) -> Block:
         if not isinstance(data, bytes | bytearray | memoryview):
-            raise enc.DecodeError(f"block: expected bytes, got {type(data).__name__}")
+            raise DecodeError(f"block: expected bytes, got {type(data).__name__}")
         if len(data) > max_bytes:
-            raise enc.DecodeError(f"block: {len(data)} bytes exceeds the limit of {max_bytes}")
+            raise DecodeError(f"block: {len(data)} bytes exceeds the limit of {max_bytes}")
         return enc.decode_object(data, cls.TYPE, cls.from_fields, "block")

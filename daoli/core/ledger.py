@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from daoli.core.address import ADDRESS_LEN
 from daoli.core.block import Block
@@ -762,7 +762,10 @@ def genesis_diff(genesis: Genesis) -> StateDiff:
 # --- reads --------------------------------------------------------------------------------
 
 
-def _read(state: StateReader, key: bytes, cls: type[Any]) -> Any:
+_R = TypeVar("_R", bound=Record)
+
+
+def _read(state: StateReader, key: bytes, cls: type[_R]) -> _R | None:
     raw = state.get(key)
     return None if raw is None else cls.decode(raw)
 
