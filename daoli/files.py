@@ -106,7 +106,7 @@ def read_bytes(
     try:
         fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
-        raise error(f"{what} {quote(p)} {os_error_text(exc)}") from None
+        raise error(f"{what} {quote(p)}: {os_error_text(exc)}") from None
     try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
@@ -247,4 +247,4 @@ def safe_resolve(path: Path | str, what: str = "path") -> Path:
     except RuntimeError:
         raise ConfigError(f"{what} {quote(text)} has a symbolic link loop") from None
     except OSError as exc:
-        raise ConfigError(f"{what} {quote(text)} {os_error_text(exc)}") from None
+        raise ConfigError(f"{what} {quote(text)}: {os_error_text(exc)}") from None

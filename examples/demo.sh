@@ -19,6 +19,8 @@ trap 'rm -rf "$DAOLI_HOME"' EXIT
 step daoli init --chain-id daoli-demo
 step daoli chain genesis
 export DAOLI_PASSWORD=demo-password-not-secret
-step daoli wallet new alice --light-kdf
+unset DAOLI_PASSWORD_FILE  # it would take precedence over DAOLI_PASSWORD
+# the recovery phrase goes to a terminal or to a new 0600 file, never into a pipe or a log
+step daoli wallet new alice --light-kdf --mnemonic-out "$DAOLI_HOME/alice.phrase"
 step daoli wallet list
 step daoli wallet address dev --json

@@ -2,8 +2,14 @@
 
 Wallets live in ``<home>/wallets/NAME.json`` (Web3 Secret Storage v3, scrypt), derived
 from a 24-word BIP39 phrase along ``m/44'/7771'/0'/0/N``. Passwords come from
-``--password-file``, else ``$DAOLI_PASSWORD``, else a hidden prompt; with none of them and
-no terminal the command stops with exit code 2 instead of hanging.
+``--password-file``, else ``$DAOLI_PASSWORD_FILE``, else ``$DAOLI_PASSWORD``, else a hidden
+prompt; with none of them and no terminal the command stops with exit code 2 instead of
+hanging. ``-`` names standard input for ``--password-file``, ``--mnemonic-file`` and
+``--key-file`` (all read with a size limit).
+
+Secrets go only where the user sends them: ``wallet new`` shows the recovery phrase on a
+terminal or writes it to ``--mnemonic-out FILE`` (never in JSON), and ``wallet export``
+prints a private key to a non-terminal only with ``--yes``.
 
 JSON output (``--json``) uses one wallet object everywhere:
 ``{"name", "address", "pubkey" (hex), "path" (null for raw keys), "file", "created"}``.
@@ -11,7 +17,9 @@ JSON output (``--json``) uses one wallet object everywhere:
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -19,30 +27,46 @@ from typing import Annotated
 import typer
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from daoli.cli.common import (
     HomeOpt,
     JsonOpt,
+    confirm,
     emit,
+    examples,
     fail,
     group_options,
+    one_line,
+    parse_path,
+    prompt_secret,
     read_secret_file,
     resolve_home,
-    stderr,
+    say,
+    state,
     stdout,
+    warn,
 )
 from daoli.core.crypto import SECRET_LEN
-from daoli.errors import WalletError
+from daoli.errors import EXIT_FAILED, DaoliError, WalletError
+from daoli.files import MAX_SECRET_FILE, STDIN, os_error_text, quote, read_text, show
 from daoli.wallet import WalletInfo, WalletStore, check_name
 from daoli.wallet.hd import normalize_mnemonic
+from daoli.wallet.keystore import read_keystore_file, write_new_private_file
 
 PASSWORD_ENV = "DAOLI_PASSWORD"
+PASSWORD_FILE_ENV = "DAOLI_PASSWORD_FILE"
 
 app = typer.Typer(
     help="Create, import, inspect, export and delete wallets (keys) in `<home>/wallets`.\n\n"
     "Keys derive from a 24-word BIP39 phrase along m/44'/7771'/0'/0/N. Password: "
-    "--password-file, else $DAOLI_PASSWORD, else a prompt. --json wallet object: "
-    '{"name", "address", "pubkey", "path" (null for raw keys), "file", "created"}.',
+    f"--password-file, else ${PASSWORD_FILE_ENV}, else ${PASSWORD_ENV}, else a hidden "
+    "prompt ('-' as a file name is standard input). --json wallet object: "
+    '{"name", "address", "pubkey", "path" (null for raw keys), "file", "created"}.'
+    + examples("daoli wallet new alice --mnemonic-out alice.phrase",
+               "daoli --json wallet list",
+               "daoli wallet import bob --keystore geth-key.json"),
+    rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -51,11 +75,14 @@ app = typer.Typer(
 def _group(ctx: typer.Context, as_json: JsonOpt = False, home: HomeOpt = None) -> None:
     group_options(ctx, as_json, home)
 
+
 NameArg = Annotated[str, typer.Argument(help="Wallet name (1-64 characters from A-Z a-z 0-9 _ -).")]
 PasswordFileOpt = Annotated[
     Path | None,
-    typer.Option("--password-file", help="Read the password from the first line of this "
-                 "file (else $DAOLI_PASSWORD, else a prompt).", show_default=False),
+    typer.Option("--password-file", parser=parse_path,
+                 help=f"Read the password from the first line of this file ('-': standard "
+                 f"input); else ${PASSWORD_FILE_ENV}, else ${PASSWORD_ENV}, else a prompt.",
+                 show_default=False),
 ]
 LightKdfOpt = Annotated[
     bool, typer.Option("--light-kdf", help="scrypt n=4096 instead of 262144: fast and weak, "
@@ -71,37 +98,110 @@ def _store(home: Path | None) -> WalletStore:
     return WalletStore(resolve_home(home) / "wallets")
 
 
-def _password(password_file: Path | None, *, confirm: bool) -> str:
-    """The password by the documented precedence; never prompts without a terminal."""
+def _json(as_json: bool) -> bool:
+    return as_json or state().json
+
+
+# ----- passwords ---------------------------------------------------------------------------
+
+
+def _password_file(password_file: Path | None) -> tuple[Path | None, str]:
+    """The password file in force (--password-file, else $DAOLI_PASSWORD_FILE) and how to
+    name it in messages."""
     if password_file is not None:
-        password = read_secret_file(password_file, "password")
+        return password_file, "--password-file"
+    env_file = os.environ.get(PASSWORD_FILE_ENV, "")
+    if env_file:
+        return Path(env_file), f"${PASSWORD_FILE_ENV}"
+    return None, ""
+
+
+def _given_password(password_file: Path | None) -> str | None:
+    """The password from a file or the environment, or None when only a prompt can give it.
+
+    Stops with exit code 2 when there is no password and no terminal to ask on, so a
+    script never hangs on a prompt.
+    """
+    file, origin = _password_file(password_file)
+    if file is not None:
+        try:
+            password = read_secret_file(file, "password")
+        except DaoliError as exc:
+            if origin == "--password-file":
+                raise
+            fail(f"{one_line(str(exc))} (from {origin})", exc.exit_code)
         if not password:
-            fail(f"password file {str(password_file)!r} is empty")
+            where = "standard input" if str(file) == STDIN else quote(file)
+            fail(f"password file {where} ({origin}) is empty")
         return password
     env = os.environ.get(PASSWORD_ENV)
     if env:
+        try:
+            env.encode("utf-8")
+        except UnicodeEncodeError:
+            fail(f"${PASSWORD_ENV} is not valid UTF-8 text")
         return env
     if not sys.stdin.isatty():
-        fail(f"no password given: use --password-file or ${PASSWORD_ENV} "
-             "(there is no terminal to prompt on)")
-    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=confirm,
-                                 err=True)
+        fail(f"no password given: use --password-file, ${PASSWORD_FILE_ENV} or "
+             f"${PASSWORD_ENV} (there is no terminal to prompt on)")
+    return None
+
+
+def _password(password_file: Path | None, *, confirm: bool,
+              given: str | None = None) -> str:
+    """The password by the documented precedence, prompting (hidden) only on a terminal."""
+    if given is None:
+        given = _given_password(password_file)
+    if given is not None:
+        return given
+    password = prompt_secret("Password", confirm=confirm)
     if not password:
         fail("empty password")
     return password
 
 
+def _one_stdin_reader(password_file: Path | None, **others: Path | None) -> None:
+    """Standard input can feed one secret only."""
+    readers = [name for name, path in others.items() if path is not None
+               and str(path) == STDIN]
+    file, origin = _password_file(password_file)
+    if file is not None and str(file) == STDIN:
+        readers.append(origin)
+    if len(readers) > 1:
+        fail(f"only one of {' and '.join(readers)} can be '-' (standard input)")
+
+
+# ----- output ------------------------------------------------------------------------------
+
+
 def _show_wallet(info: WalletInfo, title: str) -> None:
-    table = Table(title=title, show_header=False, title_justify="left")
+    table = Table(title=Text(title, style="bold"), show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(overflow="fold")
-    table.add_row("name", info.name)
-    table.add_row("address", info.address)
-    table.add_row("pubkey", info.pubkey.hex())
-    table.add_row("path", info.path or "(imported raw key)")
-    table.add_row("file", str(info.file))
-    table.add_row("created", info.created or "?")
+    table.add_row("name", Text(show(info.name)))
+    table.add_row("address", Text(info.address))
+    table.add_row("pubkey", Text(info.pubkey.hex()))
+    table.add_row("path", Text(show(info.path) if info.path else "(imported raw key)"))
+    table.add_row("file", Text(show(info.file)))
+    table.add_row("created", Text(show(info.created) if info.created else "?"))
     stdout.print(table)
+
+
+def _show_phrase(phrase: str) -> None:
+    words = phrase.split()
+    grid = "\n".join(
+        "   ".join(f"{i + 1:>2}. {words[i]:<9}" for i in range(row, len(words), 6))
+        for row in range(6)
+    )
+    stdout.print(Panel(
+        Text(grid), border_style="red",
+        title=Text("Recovery phrase: shown only this once", style="bold red"),
+        subtitle=Text("write it down offline; anyone who has it can spend your funds",
+                      style="red"),
+    ))
+
+
+# ----- commands ----------------------------------------------------------------------------
 
 
 @app.command("new")
@@ -109,79 +209,165 @@ def new(
     name: NameArg,
     account: AccountOpt = 0,
     light_kdf: LightKdfOpt = False,
+    mnemonic_out: Annotated[
+        Path | None, typer.Option(
+            "--mnemonic-out", parser=parse_path,
+            help="Write the recovery phrase to this new file (mode 0600; an existing file "
+            "is never overwritten) instead of showing it.", show_default=False)
+    ] = None,
+    discard_mnemonic: Annotated[
+        bool, typer.Option("--discard-mnemonic",
+                           help="Do not keep the recovery phrase at all: for throwaway dev "
+                           "and test keys (the key can still be exported).")
+    ] = False,
     password_file: PasswordFileOpt = None,
     home: HomeOpt = None,  # type: ignore[assignment]
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a wallet from a fresh 24-word phrase, shown ONCE (it is not stored).
+    """Create a wallet from a fresh 24-word recovery phrase (the phrase is not stored).
 
-    --json: the wallet object plus "mnemonic" (the 24 words).
+    The phrase is shown once on the terminal, or written to --mnemonic-out FILE, or thrown
+    away with --discard-mnemonic. It is never printed to a pipe or a file by redirection,
+    nor in JSON: without --mnemonic-out or --discard-mnemonic, a non-terminal stdout or
+    --json is refused (exit 2) before anything is created.
+
+    --json: the wallet object plus "mnemonic_file" (the --mnemonic-out path, or null).
     """
-    store = _store(home)
     check_name(name)
+    if mnemonic_out is not None and discard_mnemonic:
+        fail("give at most one of --mnemonic-out and --discard-mnemonic")
+    if mnemonic_out is not None and str(mnemonic_out) == STDIN:
+        fail("--mnemonic-out needs a file name ('-' is not allowed: the phrase goes to a "
+             "terminal or a file only)")
+    store = _store(home)
     if store.exists(name):
-        fail(f"wallet {name!r} already exists in {str(store.directory)!r}")
-    password = _password(password_file, confirm=True)
-    info, phrase = store.create(name, password, light_kdf=light_kdf, account=account)
+        fail(f"wallet {quote(name)} already exists in {quote(store.directory)}")
+    given = _given_password(password_file)
+    to_terminal = mnemonic_out is None and not discard_mnemonic
+    if to_terminal and (_json(as_json) or not sys.stdout.isatty()):
+        fail("the recovery phrase is shown only on a terminal: use --mnemonic-out FILE to "
+             "save it, or --discard-mnemonic for a throwaway key")
+    out_file = _phrase_file(mnemonic_out) if mnemonic_out is not None else None
+    password = _password(password_file, confirm=True, given=given)
+
+    saved = False
+
+    def save_phrase(phrase: str) -> None:
+        nonlocal saved
+        assert out_file is not None
+        write_new_private_file(out_file, (phrase + "\n").encode(), "--mnemonic-out")
+        saved = True
+
+    try:
+        info, phrase = store.create(name, password, light_kdf=light_kdf, account=account,
+                                    save_phrase=save_phrase if out_file else None)
+    except BaseException:
+        # No wallet was written: the phrase file would name a key that exists nowhere.
+        if saved and out_file is not None and not _may_exist(store, name):
+            with contextlib.suppress(OSError):
+                os.unlink(out_file)
+        raise
 
     def human() -> None:
-        words = phrase.split()
-        grid = "\n".join(
-            "   ".join(f"{i + 1:>2}. {words[i]:<9}" for i in range(row, len(words), 6))
-            for row in range(6)
-        )
-        stdout.print(Panel(
-            grid, border_style="red",
-            title="[bold red]Recovery phrase: shown only this once[/bold red]",
-            subtitle="[red]write it down offline; anyone who has it can spend your funds"
-                     "[/red]",
-        ))
+        if to_terminal:
+            _show_phrase(phrase)
+        elif out_file is not None:
+            say(("recovery phrase written to ", "bold"), show(out_file),
+                " (mode 0600): keep it offline; anyone who has it can spend the funds")
+        else:
+            warn("the recovery phrase was discarded: back up this key with "
+                 f"'daoli wallet export {name}' if it will ever hold funds")
         _show_wallet(info, f"created wallet {info.name}")
 
-    emit(as_json, {**info.to_json(), "mnemonic": phrase}, human)
+    emit(as_json, {**info.to_json(), "mnemonic_file": str(out_file) if out_file else None},
+         human)
+
+
+new.__doc__ = (new.__doc__ or "") + examples(
+    "daoli wallet new alice",
+    "daoli wallet new alice --mnemonic-out ~/alice.phrase",
+    "DAOLI_PASSWORD=dev daoli --json wallet new tmp --discard-mnemonic --light-kdf",
+)
 
 
 @app.command("import")
 def import_(
     name: NameArg,
     mnemonic_file: Annotated[
-        Path | None, typer.Option("--mnemonic-file", help="File holding a BIP39 phrase "
-                                  "(12-24 English words).", show_default=False)
+        Path | None, typer.Option("--mnemonic-file", parser=parse_path,
+                                  help="File holding a BIP39 phrase (12-24 English words; "
+                                  "'-': standard input).", show_default=False)
     ] = None,
     key_file: Annotated[
-        Path | None, typer.Option("--key-file", help="File holding a 32-byte private key "
-                                  "as 64 hex characters.", show_default=False)
+        Path | None, typer.Option("--key-file", parser=parse_path,
+                                  help="File holding a 32-byte private key as 64 hex "
+                                  "characters ('-': standard input).", show_default=False)
     ] = None,
+    keystore: Annotated[
+        Path | None, typer.Option("--keystore", parser=parse_path,
+                                  help="A Web3 Secret Storage v3 keystore (from daoli, geth, "
+                                  "eth-keyfile...), decrypted with its password and stored "
+                                  "re-encrypted with the same password.",
+                                  show_default=False)
+    ] = None,
+    allow_costly_kdf: Annotated[
+        bool, typer.Option("--allow-costly-kdf",
+                           help="With --keystore: accept a KDF costlier than 'wallet new' "
+                           "writes, up to scrypt 2 GiB of memory and p <= 16, or pbkdf2 "
+                           "c <= 10,000,000 (this import only; the stored copy uses our KDF).")
+    ] = False,
     account: AccountOpt = 0,
     light_kdf: LightKdfOpt = False,
     password_file: PasswordFileOpt = None,
     home: HomeOpt = None,  # type: ignore[assignment]
     as_json: JsonOpt = False,
 ) -> None:
-    """Import a wallet from a phrase (--mnemonic-file) or a raw key (--key-file).
+    """Import a wallet from a phrase (--mnemonic-file), a raw key (--key-file) or a keystore
+    (--keystore).
+
+    A keystore's KDF may cost no more than 'wallet new' spends (scrypt 256 MiB, p = 1;
+    pbkdf2 c <= 262,144) unless --allow-costly-kdf is given; it is checked before the
+    password is asked for.
 
     --json: the wallet object.
     """
-    if (mnemonic_file is None) == (key_file is None):
-        fail("give exactly one of --mnemonic-file or --key-file")
-    if key_file is not None and account != 0:
+    sources = [s for s in (mnemonic_file, key_file, keystore) if s is not None]
+    if len(sources) != 1:
+        fail("give exactly one of --mnemonic-file, --key-file or --keystore")
+    if mnemonic_file is None and account != 0:
         fail("--account applies to --mnemonic-file only (a raw key has no derivation path)")
-    store = _store(home)
+    if allow_costly_kdf and keystore is None:
+        fail("--allow-costly-kdf applies to --keystore only")
     check_name(name)
+    _one_stdin_reader(password_file, **{"--mnemonic-file": mnemonic_file,
+                                        "--key-file": key_file})
+    store = _store(home)
     if store.exists(name):
-        fail(f"wallet {name!r} already exists in {str(store.directory)!r}")
+        fail(f"wallet {quote(name)} already exists in {quote(store.directory)}")
     if mnemonic_file is not None:
-        phrase = _read_text(mnemonic_file, "mnemonic")
-        phrase = normalize_mnemonic(phrase)  # complain before asking for a password
+        text = read_text(mnemonic_file, "mnemonic file", max_bytes=MAX_SECRET_FILE,
+                         allow_stdin=True, allow_special=True, error=WalletError)
+        phrase = normalize_mnemonic(text)  # complain before asking for a password
         password = _password(password_file, confirm=True)
         info = store.import_mnemonic(name, phrase, password, light_kdf=light_kdf,
                                      account=account)
-    else:
-        assert key_file is not None
+    elif key_file is not None:
         secret = _parse_key(read_secret_file(key_file, "key").strip())
         password = _password(password_file, confirm=True)
         info = store.import_secret(name, secret, password, light_kdf=light_kdf)
+    else:
+        assert keystore is not None
+        parsed = read_keystore_file(keystore, allow_costly_kdf=allow_costly_kdf)
+        password = _password(password_file, confirm=False)
+        info = store.import_keystore(name, parsed, password, light_kdf=light_kdf)
     emit(as_json, info.to_json(), lambda: _show_wallet(info, f"imported wallet {info.name}"))
+
+
+import_.__doc__ = (import_.__doc__ or "") + examples(
+    "daoli wallet import alice --mnemonic-file alice.phrase",
+    "pass show daoli/key | daoli wallet import hot --key-file -",
+    "daoli wallet import old --keystore UTC--2021-...--0a1b.json --allow-costly-kdf",
+)
 
 
 @app.command("list")
@@ -189,22 +375,23 @@ def list_(
     home: HomeOpt = None,  # type: ignore[assignment]
     as_json: JsonOpt = False,
 ) -> None:
-    """List wallets (no password needed).
+    """List wallets (no password needed); files that cannot be read are reported, not fatal.
 
     --json: {"wallets": [wallet object, ...], "unreadable": [{"file", "error"}, ...]}.
     """
     store = _store(home)
     wallets, bad = store.scan()
     for _file, reason in bad:
-        stderr.print(f"[yellow]warning:[/yellow] skipped {reason}", highlight=False)
+        warn(f"skipped {reason}")
 
     def human() -> None:
         if not wallets:
-            stdout.print(f"no wallets in {store.directory}", highlight=False)
+            say("no wallets in ", show(store.directory))
             return
         table = Table("name", "address", "path")
         for w in wallets:
-            table.add_row(w.name, w.address, w.path or "(raw key)")
+            table.add_row(Text(show(w.name)), Text(w.address),
+                          Text(show(w.path) if w.path else "(raw key)"))
         stdout.print(table)
 
     emit(as_json, {
@@ -213,8 +400,12 @@ def list_(
     }, human)
 
 
+list_.__doc__ = (list_.__doc__ or "") + examples(
+    "daoli wallet list", "daoli --json wallet list", "daoli wallet list --home ./node1")
+
+
 @app.command("show")
-def show(
+def show_(
     name: NameArg,
     home: HomeOpt = None,  # type: ignore[assignment]
     as_json: JsonOpt = False,
@@ -225,6 +416,10 @@ def show(
     """
     info = _store(home).info(name)
     emit(as_json, info.to_json(), lambda: _show_wallet(info, f"wallet {info.name}"))
+
+
+show_.__doc__ = (show_.__doc__ or "") + examples(
+    "daoli wallet show alice", "daoli --json wallet show alice")
 
 
 @app.command("address")
@@ -242,29 +437,47 @@ def address(
          lambda: sys.stdout.write(info.address + "\n"))
 
 
+address.__doc__ = (address.__doc__ or "") + examples(
+    "daoli wallet address alice", 'addr=$(daoli wallet address alice)')
+
+
 @app.command("export")
 def export(
     name: NameArg,
+    yes: Annotated[bool, typer.Option(
+        "--yes", "-y", help="Print the key even when stdout is not a terminal (a file or "
+        "a pipe).")] = False,
     password_file: PasswordFileOpt = None,
     home: HomeOpt = None,  # type: ignore[assignment]
     as_json: JsonOpt = False,
 ) -> None:
     """Print the wallet's private key (64 hex characters) after checking the password.
 
-    The recovery phrase cannot be exported: it is never stored, only shown at creation.
+    To a terminal only, unless --yes (a key in a file, pipe or log is easily leaked); this
+    applies to --json too. The recovery phrase cannot be exported: it is never stored, only
+    shown at creation.
+
     --json: {"name", "address", "private_key"}.
     """
+    check_name(name)
+    if not yes and not sys.stdout.isatty():
+        fail("refusing to print a private key to a non-terminal (stdout is a file or a "
+             "pipe): add --yes if that is what you want")
     store = _store(home)
     info = store.info(name)
     secret = store.unlock(name, _password(password_file, confirm=False))
 
     def human() -> None:
-        stderr.print("[yellow]warning:[/yellow] anyone who sees this key can spend the "
-                     f"funds of {info.address}", highlight=False)
+        warn(f"anyone who sees this key can spend the funds of {info.address}")
         sys.stdout.write(secret.hex() + "\n")
 
     emit(as_json, {"name": info.name, "address": info.address,
                    "private_key": secret.hex()}, human)
+
+
+export.__doc__ = (export.__doc__ or "") + examples(
+    "daoli wallet export alice",
+    "daoli wallet export alice --yes --password-file pw.txt > alice.key")
 
 
 @app.command("delete")
@@ -273,7 +486,7 @@ def delete(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
     = False,
     force: Annotated[bool, typer.Option("--force", help="Delete without the password "
-                                        "(e.g. a forgotten one).")] = False,
+                                        "(e.g. a forgotten one, or a corrupt file).")] = False,
     password_file: PasswordFileOpt = None,
     home: HomeOpt = None,  # type: ignore[assignment]
     as_json: JsonOpt = False,
@@ -281,53 +494,77 @@ def delete(
     """Delete a wallet file; needs its password (unless --force) and --yes or a confirmation.
 
     Without its phrase or an exported key, the funds of a deleted wallet are lost.
+
     --json: {"deleted": name, "address", "file"}.
     """
+    check_name(name)
     store = _store(home)
     if force:
-        info = store.info(name) if _parses(store, name) else None
+        info = _info_or_none(store, name)
     else:
         info = store.info(name)
         store.unlock(name, _password(password_file, confirm=False))
     file = store.file_of(name)
-    if not file.exists():
-        fail(f"no wallet named {name!r} in {str(store.directory)!r}")
+    if not store.exists(name):
+        fail(f"no wallet named {quote(name)} in {quote(store.directory)}")
     if not yes:
         if not sys.stdin.isatty():
             fail("refusing to delete without --yes (there is no terminal to confirm on)")
         what = f"{name} ({info.address})" if info else name
-        if not typer.confirm(f"Delete wallet {what}? Its funds are lost without a backup",
-                             default=False, err=True):
-            fail("not deleted", exit_code=1)
+        if not confirm(f"Delete wallet {show(what)}? Its funds are lost without a backup"):
+            fail("not deleted", EXIT_FAILED)
     store.delete(name)
     emit(as_json, {"deleted": name, "address": info.address if info else None,
                    "file": str(file)},
-         lambda: stdout.print(f"deleted wallet {name} ({file})", highlight=False))
+         lambda: say("deleted wallet ", show(name), " (", show(file), ")"))
 
 
-def _parses(store: WalletStore, name: str) -> bool:
-    """Whether ``--force`` can still name the address (a corrupt file can still be deleted)."""
+delete.__doc__ = (delete.__doc__ or "") + examples(
+    "daoli wallet delete alice", "daoli wallet delete broken --force --yes")
+
+
+def _phrase_file(given: Path) -> Path:
+    """The absolute --mnemonic-out path, checked before a password is asked for: it must
+    not exist yet, and its directory must."""
     try:
-        store.info(name)
-    except WalletError:
-        return False
-    return True
-
-
-def _read_text(path: Path, what: str) -> str:
+        target = Path(os.path.abspath(given.expanduser()))
+    except RuntimeError:  # "~user" of an unknown user
+        fail(f"--mnemonic-out {quote(given)}: cannot expand '~'")
+    if os.path.lexists(target):
+        fail(f"--mnemonic-out {quote(target)} already exists (it is never overwritten)")
     try:
-        return path.expanduser().read_text(encoding="utf-8")
+        parent = os.stat(target.parent)
     except OSError as exc:
-        fail(f"cannot read {what} file {str(path)!r}: {exc.strerror}")
-    except UnicodeDecodeError:
-        fail(f"{what} file {str(path)!r} is not UTF-8 text")
+        fail(f"--mnemonic-out {quote(target)}: its directory {os_error_text(exc)}")
+    if not stat.S_ISDIR(parent.st_mode):
+        fail(f"--mnemonic-out {quote(target)}: {quote(target.parent)} is not a directory")
+    return target
+
+
+def _may_exist(store: WalletStore, name: str) -> bool:
+    """Whether a wallet file may hold the name (True when that cannot be told: then a
+    phrase file is kept rather than risk losing the phrase of a written wallet)."""
+    try:
+        return store.exists(name)
+    except DaoliError:
+        return True
+
+
+def _info_or_none(store: WalletStore, name: str) -> WalletInfo | None:
+    """The wallet's details if its file parses (``--force`` deletes even a corrupt file)."""
+    try:
+        return store.info(name)
+    except WalletError:
+        return None
 
 
 def _parse_key(text: str) -> bytes:
     hex_text = text[2:] if text.lower().startswith("0x") else text
     if len(hex_text) != 2 * SECRET_LEN:
         fail(f"key file must hold {2 * SECRET_LEN} hex characters, found {len(hex_text)}")
-    try:
-        return bytes.fromhex(hex_text)
-    except ValueError:
+    if any(ch not in "0123456789abcdefABCDEF" for ch in hex_text):
         fail("key file holds a character that is not hex")
+    return bytes.fromhex(hex_text)
+
+
+__all__ = ["PASSWORD_ENV", "PASSWORD_FILE_ENV", "app"]

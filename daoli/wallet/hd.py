@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 
 from mnemonic import Mnemonic
 
 from daoli.core.crypto import pubkey_from_secret
 from daoli.errors import WalletError
+from daoli.files import quote
 
 HARDENED = 0x8000_0000
 COIN_TYPE = 7771
@@ -28,6 +30,7 @@ ENTROPY_BYTES = 32  # 256 bits -> 24 words
 CURVE_N = 0xFFFFFFFF_FFFFFFFF_FFFFFFFF_FFFFFFFE_BAAEDCE6_AF48A03B_BFD25E8C_D0364141
 
 _WORDS = Mnemonic("english")
+_INDEX_RE = re.compile(r"[0-9]{1,10}")
 
 
 @dataclass(frozen=True)
@@ -47,15 +50,20 @@ def default_path(index: int = 0) -> str:
 
 def parse_path(path: str) -> list[int]:
     """``m/44'/7771'/0'/0/0`` -> child indexes; ``'``, ``h`` or ``H`` mark hardened ones."""
+    shown = quote(path if len(path) <= 80 else path[:80] + "...")
     parts = path.strip().split("/")
     if parts[0] != "m":
-        raise WalletError(f"derivation path {path!r} must start with 'm'")
+        raise WalletError(f"derivation path {shown} must start with 'm'")
+    if len(parts) > 256:
+        raise WalletError(f"derivation path {shown} has more than 255 levels")
     indexes: list[int] = []
     for part in parts[1:]:
         hardened = part[-1:] in ("'", "h", "H")
         digits = part[:-1] if hardened else part
-        if not digits.isdigit() or int(digits) >= HARDENED:
-            raise WalletError(f"derivation path {path!r}: bad component {part!r}")
+        # ASCII digits only (str.isdigit accepts '²' and other scripts' digits), and few
+        # enough that int() is cheap and within Python's digit limit
+        if not _INDEX_RE.fullmatch(digits) or int(digits) >= HARDENED:
+            raise WalletError(f"derivation path {shown}: bad component {quote(part[:20])}")
         indexes.append(int(digits) + (HARDENED if hardened else 0))
     return indexes
 

@@ -11,6 +11,17 @@ The mnemonic is never stored: it is shown once at creation and is the user's bac
 
 Files are 0600 in a 0700 directory and are created atomically without ever replacing an
 existing file, so a failed or racing command cannot destroy a key.
+
+Hostile files: every keystore is read through :mod:`daoli.files` (regular files only, at
+most :data:`~daoli.files.MAX_KEYSTORE_FILE` bytes, enforced while reading, so a FIFO or a
+link to ``/dev/zero`` is refused at once), and its structure is walked field by field with
+explicit type checks, so an error names the field (``crypto.kdfparams.salt is missing``)
+instead of leaking a Python exception. The KDF costs a file asks for are checked *before*
+any KDF runs, against :data:`NORMAL_KDF_LIMITS`: no more memory or work than
+``daoli wallet new`` itself spends. ``daoli wallet import --keystore FILE
+--allow-costly-kdf`` raises that to :data:`COSTLY_KDF_LIMITS` for one import; the imported
+key is re-encrypted with our own KDF, so files under ``<home>/wallets`` always meet the
+normal limits.
 """
 
 from __future__ import annotations
@@ -21,6 +32,9 @@ import json
 import os
 import re
 import secrets
+import stat
+import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,20 +42,45 @@ from typing import Any
 from daoli.core.address import address_of
 from daoli.core.crypto import SECRET_LEN, check_pubkey, pubkey_from_secret
 from daoli.errors import DaoliError, WalletError
+from daoli.files import MAX_KEYSTORE_FILE, os_error_text, parse_json, quote, read_bytes
 from daoli.wallet.hd import default_path, new_mnemonic, normalize_mnemonic, secret_from_mnemonic
+from daoli.wallet.hd import parse_path as parse_derivation_path
 
 NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SUFFIX = ".json"
 FORMAT_VERSION = 1
 SCRYPT_N = 262144  # eth-keyfile's and geth's standard work factor
+SCRYPT_R = 8
+SCRYPT_P = 1
 LIGHT_SCRYPT_N = 4096  # geth's --lightkdf: for dev nets and tests only
-# Bounds on KDF parameters read from a file, so a corrupt or hostile file cannot make
-# unlock take hours or gigabytes.
-_MAX_SCRYPT_MEMORY = 1 << 30
-_MAX_PBKDF2_ROUNDS = 10_000_000
-# A keystore is about 1 KiB and nests 3 deep; anything far beyond is not one.
-_MAX_FILE_BYTES = 64 * 1024
-_MAX_NESTING = 16
+MIB = 1 << 20
+GIB = 1 << 30
+
+
+@dataclass(frozen=True)
+class KdfLimits:
+    """The most a keystore's KDF may cost before we agree to run it.
+
+    scrypt needs ``128 * r * n`` bytes of memory and ``p`` times that much work; PBKDF2
+    costs ``c`` HMAC-SHA256 rounds.
+    """
+
+    scrypt_memory: int
+    scrypt_p: int
+    pbkdf2_rounds: int
+
+
+NORMAL_KDF_LIMITS = KdfLimits(
+    scrypt_memory=128 * SCRYPT_R * SCRYPT_N,  # 256 MiB: what `wallet new` writes
+    scrypt_p=SCRYPT_P,
+    pbkdf2_rounds=262144,
+)
+"""What every wallet file must meet: the cost of a keystore ``daoli wallet new`` writes."""
+
+COSTLY_KDF_LIMITS = KdfLimits(scrypt_memory=2 * GIB, scrypt_p=16, pbkdf2_rounds=10_000_000)
+"""``wallet import --keystore FILE --allow-costly-kdf``: for that one import only."""
+
+_HEX = frozenset(string.hexdigits)
 
 
 @dataclass(frozen=True)
@@ -67,12 +106,276 @@ class WalletInfo:
         }
 
 
+@dataclass(frozen=True)
+class KeystoreCrypto:
+    """The validated ``crypto`` section of a v3 keystore."""
+
+    kdf: str  # "scrypt" or "pbkdf2"
+    salt: bytes
+    n: int
+    r: int
+    p: int
+    c: int
+    iv: bytes
+    ciphertext: bytes
+    mac: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        """A clean v3 ``crypto`` object holding exactly the validated values."""
+        if self.kdf == "scrypt":
+            params: dict[str, Any] = {"dklen": 32, "n": self.n, "r": self.r, "p": self.p,
+                                      "salt": self.salt.hex()}
+        else:
+            params = {"dklen": 32, "c": self.c, "prf": "hmac-sha256", "salt": self.salt.hex()}
+        return {"cipher": "aes-128-ctr", "cipherparams": {"iv": self.iv.hex()},
+                "ciphertext": self.ciphertext.hex(), "kdf": self.kdf, "kdfparams": params,
+                "mac": self.mac.hex()}
+
+    def cost_text(self) -> str:
+        if self.kdf == "scrypt":
+            return (f"scrypt n={_num(self.n)}, r={_num(self.r)}, p={_num(self.p)} "
+                    f"({_size(128 * self.r * self.n)} of memory)")
+        return f"pbkdf2 c={_num(self.c, grouped=True)}"
+
+    def exceeds(self, limits: KdfLimits) -> bool:
+        if self.kdf == "scrypt":
+            return 128 * self.r * self.n > limits.scrypt_memory or self.p > limits.scrypt_p
+        return self.c > limits.pbkdf2_rounds
+
+    def limit_text(self, limits: KdfLimits) -> str:
+        if self.kdf == "scrypt":
+            return f"{_size(limits.scrypt_memory)} of memory and p <= {limits.scrypt_p}"
+        return f"c <= {limits.pbkdf2_rounds:,}"
+
+
+@dataclass(frozen=True)
+class WalletMeta:
+    """The validated ``daoli`` section: what ``list``/``show`` print without a password."""
+
+    pubkey: bytes
+    address: str
+    path: str | None
+    created: str | None
+
+
+@dataclass(frozen=True)
+class Keystore:
+    """A parsed, validated v3 keystore; ``source`` names it in messages."""
+
+    crypto: KeystoreCrypto
+    meta: WalletMeta | None
+    source: str
+
+
 def check_name(name: str) -> str:
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise WalletError(
-            f"invalid wallet name {name!r}: use 1 to 64 letters, digits, '_' or '-'"
+            f"invalid wallet name {_short(name)}: use 1 to 64 letters, digits, '_' or '-'"
         )
     return name
+
+
+# ----- reading and checking keystores ------------------------------------------------------
+
+
+class _Corrupt(Exception):
+    """A structural problem; the message names the field (``crypto.kdfparams.salt ...``)."""
+
+
+def parse_keystore(doc: Any, source: str, *, limits: KdfLimits = NORMAL_KDF_LIMITS,
+                   require_meta: bool = True, cost_hint: str = "") -> Keystore:
+    """Walk a decoded keystore with explicit type checks; WalletError names the bad field.
+
+    ``source`` is how messages name the file (``wallet file '...'``). The KDF's cost is
+    checked against ``limits`` here, before anyone can run it; ``cost_hint`` is appended
+    to that message (how to get past it, where there is a way).
+    """
+    try:
+        if not isinstance(doc, dict):
+            raise _Corrupt("not a keystore (the JSON is not an object)")
+        version = _field(doc, "version", "", int)
+        if version != 3:
+            raise _Corrupt(f"version is {version}, not 3 (only Web3 Secret Storage v3 "
+                           "keystores are supported)")
+        crypto = _crypto(doc)
+        meta: WalletMeta | None = None
+        if "daoli" in doc:
+            meta = _meta(doc)
+        elif require_meta:
+            raise WalletError(
+                f"{source} has no 'daoli' section (a keystore made by another tool?): "
+                "import it with 'daoli wallet import NAME --keystore FILE'")
+    except _Corrupt as exc:
+        raise WalletError(f"{source} is corrupt: {exc}") from None
+    if crypto.exceeds(limits):
+        raise WalletError(f"{source} asks for {crypto.cost_text()}; the limit is "
+                          f"{crypto.limit_text(limits)}{cost_hint}")
+    return Keystore(crypto, meta, source)
+
+
+def read_keystore_file(path: Path | str, *, allow_costly_kdf: bool = False) -> Keystore:
+    """A keystore to import (ours, or geth's / eth-keyfile's without a ``daoli`` section).
+
+    Read with a size limit, regular files only; its KDF is held to
+    :data:`NORMAL_KDF_LIMITS`, or :data:`COSTLY_KDF_LIMITS` with ``allow_costly_kdf``.
+    """
+    source = f"keystore file {quote(path)}"
+    raw = read_bytes(path, "keystore file", max_bytes=MAX_KEYSTORE_FILE, error=WalletError)
+    doc = parse_json(raw, source, error=WalletError)
+    if allow_costly_kdf:
+        return parse_keystore(doc, source, limits=COSTLY_KDF_LIMITS, require_meta=False)
+    return parse_keystore(doc, source, require_meta=False,
+                          cost_hint="; if you trust this file, add --allow-costly-kdf")
+
+
+def decrypt_keystore(keystore: Keystore, password: str, wrong_password: str) -> bytes:
+    """The 32-byte secret; WalletError(``wrong_password``) when the MAC does not match.
+
+    The KDF runs on exactly the values :func:`parse_keystore` checked (a clean copy), so
+    nothing the file holds beyond them reaches eth-keyfile.
+    """
+    password_bytes = _password_bytes(password)
+    from eth_keyfile import decode_keyfile_json  # slow import (py_ecc): only on use
+
+    doc = {"version": 3, "crypto": keystore.crypto.to_json()}
+    try:
+        secret = decode_keyfile_json(doc, password_bytes)
+    except MemoryError:
+        raise WalletError(f"{keystore.source}: not enough memory for its KDF") from None
+    except Exception as exc:  # noqa: BLE001 - eth-keyfile's MAC mismatch is a ValueError
+        if "mac mismatch" in str(exc).lower():
+            raise WalletError(wrong_password) from None
+        raise WalletError(f"{keystore.source} cannot be decrypted") from None
+    if not isinstance(secret, bytes) or len(secret) != SECRET_LEN:  # pragma: no cover
+        raise WalletError(f"{keystore.source} cannot be decrypted")
+    return secret
+
+
+def _crypto(doc: dict[str, Any]) -> KeystoreCrypto:
+    # geth wrote "Crypto" before 2016; eth-keyfile accepts either
+    key = "crypto" if "crypto" in doc or "Crypto" not in doc else "Crypto"
+    crypto = _field(doc, key, "", dict)
+    where = key + "."
+    kdf = _field(crypto, "kdf", where, str)
+    if kdf not in ("scrypt", "pbkdf2"):
+        raise _Corrupt(f"{where}kdf {_short(kdf)} is not supported (scrypt or pbkdf2)")
+    params = _field(crypto, "kdfparams", where, dict)
+    pwhere = where + "kdfparams."
+    if _field(params, "dklen", pwhere, int) != 32:
+        raise _Corrupt(f"{pwhere}dklen is not 32")
+    salt = _hex_field(params, "salt", pwhere)
+    n = r = p = c = 0
+    if kdf == "scrypt":
+        n = _positive(params, "n", pwhere)
+        r = _positive(params, "r", pwhere)
+        p = _positive(params, "p", pwhere)
+        if n < 2 or n & (n - 1):
+            raise _Corrupt(f"{pwhere}n is not a power of two greater than 1")
+    else:
+        c = _positive(params, "c", pwhere)
+        prf = _field(params, "prf", pwhere, str)
+        if prf != "hmac-sha256":
+            raise _Corrupt(f"{pwhere}prf {_short(prf)} is not supported (hmac-sha256)")
+    cipher = _field(crypto, "cipher", where, str)
+    if cipher != "aes-128-ctr":
+        raise _Corrupt(f"{where}cipher {_short(cipher)} is not supported (aes-128-ctr)")
+    cipherparams = _field(crypto, "cipherparams", where, dict)
+    iv = _hex_field(cipherparams, "iv", where + "cipherparams.", 16)
+    ciphertext = _hex_field(crypto, "ciphertext", where, SECRET_LEN)
+    mac = _hex_field(crypto, "mac", where, 32)
+    return KeystoreCrypto(kdf, salt, n, r, p, c, iv, ciphertext, mac)
+
+
+def _meta(doc: dict[str, Any]) -> WalletMeta:
+    meta = _field(doc, "daoli", "", dict)
+    pubkey_bytes = _hex_field(meta, "pubkey", "daoli.", 33)
+    try:
+        pubkey = check_pubkey(pubkey_bytes)
+    except DaoliError:
+        raise _Corrupt("daoli.pubkey is not a valid public key") from None
+    address = address_of(pubkey)
+    if _field(meta, "address", "daoli.", str) != address:
+        raise _Corrupt("daoli.address does not match daoli.pubkey")
+    path = _optional_str(meta, "path", "daoli.")
+    if path is not None:
+        try:
+            parse_derivation_path(path)
+        except WalletError:
+            raise _Corrupt("daoli.path is not a derivation path") from None
+    created = _optional_str(meta, "created", "daoli.")
+    if created is not None and len(created) > 64:
+        raise _Corrupt("daoli.created is not a time")
+    return WalletMeta(pubkey, address, path, created)
+
+
+_KIND = {dict: "an object", str: "a string", int: "an integer"}
+
+
+def _field(obj: dict[str, Any], key: str, where: str, kind: type) -> Any:
+    if key not in obj:
+        raise _Corrupt(f"{where}{key} is missing")
+    value = obj[key]
+    # bool is an int subclass in Python; JSON true is not a number
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise _Corrupt(f"{where}{key} is not {_KIND[kind]}")
+    return value
+
+
+def _positive(obj: dict[str, Any], key: str, where: str) -> int:
+    value: int = _field(obj, key, where, int)
+    if value < 1:
+        raise _Corrupt(f"{where}{key} is not a positive integer")
+    return value
+
+
+def _optional_str(obj: dict[str, Any], key: str, where: str) -> str | None:
+    value = obj.get(key)
+    if value is not None and not isinstance(value, str):
+        raise _Corrupt(f"{where}{key} is not a string or null")
+    return value
+
+
+def _hex_field(obj: dict[str, Any], key: str, where: str, length: int | None = None) -> bytes:
+    text: str = _field(obj, key, where, str)
+    body = text[2:] if text[:2] in ("0x", "0X") else text
+    if len(body) % 2 or not _HEX.issuperset(body):
+        raise _Corrupt(f"{where}{key} is not hex")
+    value = bytes.fromhex(body)
+    if length is not None and len(value) != length:
+        raise _Corrupt(f"{where}{key} is not {length} bytes")
+    return value
+
+
+def _os_problem(label: str, exc: OSError) -> str:
+    """``label`` followed by what went wrong, reading as a sentence either way."""
+    text = os_error_text(exc)
+    verb = text.split(" ", 1)[0]
+    return f"{label} {text}" if verb in ("is", "has", "does") else f"{label}: {text}"
+
+
+def _num(n: int, grouped: bool = False) -> str:
+    """An integer from a file, short enough for a message (a file may hold 4,000 digits)."""
+    if n.bit_length() > 64:
+        return f"about 2^{n.bit_length() - 1}"
+    return f"{n:,}" if grouped else str(n)
+
+
+def _size(n: int) -> str:
+    if n.bit_length() > 64:
+        return f"about 2^{n.bit_length() - 1} bytes"
+    for unit, scale in (("GiB", GIB), ("MiB", MIB), ("KiB", 1024)):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale:,} {unit}"
+    return f"{n:,} bytes"
+
+
+def _short(value: object, limit: int = 64) -> str:
+    """``value`` quoted for a message, cut short: a file can hold a 60 KiB "kdf" string."""
+    text = value if isinstance(value, str) else str(value)
+    return quote(text if len(text) <= limit else text[:limit] + "...")
+
+
+# ----- the store -----------------------------------------------------------------------------
 
 
 class WalletStore:
@@ -87,23 +390,51 @@ class WalletStore:
         return self.directory / (check_name(name) + SUFFIX)
 
     def exists(self, name: str) -> bool:
-        return self.file_of(name).exists()
+        """Whether a file (even a dangling link) holds the name; WalletError for an odd
+        wallet directory (not a directory, a link loop, permission denied)."""
+        file = self.file_of(name)
+        try:
+            os.lstat(file)
+        except FileNotFoundError:
+            self._check_directory()
+            return False
+        except OSError as exc:
+            self._check_directory()
+            raise WalletError(_os_problem(f"cannot look for wallet {quote(name)}: "
+                                          f"{quote(file)}", exc)) from None
+        return True
 
     def names(self) -> list[str]:
-        if not self.directory.is_dir():
+        """Names of the ``NAME.json`` entries with a valid wallet name, sorted."""
+        return sorted(e[: -len(SUFFIX)] for e in self._entries() if _wallet_name(e))
+
+    def _entries(self) -> list[str]:
+        """The directory's entry names; [] when it does not exist, WalletError when it
+        cannot be listed."""
+        try:
+            return os.listdir(self.directory)
+        except FileNotFoundError:
+            self._check_directory()
             return []
-        found = [
-            p.name[: -len(SUFFIX)] for p in self.directory.iterdir()
-            if p.name.endswith(SUFFIX) and NAME_RE.fullmatch(p.name[: -len(SUFFIX)])
-        ]
-        return sorted(found)
+        except OSError as exc:
+            self._check_directory()
+            raise WalletError(_os_problem(f"cannot list wallet directory "
+                                          f"{quote(self.directory)}", exc)) from None
 
     def scan(self) -> tuple[list[WalletInfo], list[tuple[Path, str]]]:
         """All readable wallets, plus (file, reason) for files that are not, so one corrupt
         file does not hide the others."""
         good: list[WalletInfo] = []
         bad: list[tuple[Path, str]] = []
-        for name in self.names():
+        entries = sorted(e for e in self._entries()
+                         if e.endswith(SUFFIX) and not e.startswith("."))
+        for entry in entries:
+            name = _wallet_name(entry)
+            if name is None:
+                bad.append((self.directory / entry,
+                            f"wallet file {quote(self.directory / entry)} has no valid wallet "
+                            "name (1 to 64 of A-Z a-z 0-9 _ - before .json): rename it"))
+                continue
             try:
                 good.append(self.info(name))
             except WalletError as exc:
@@ -114,16 +445,28 @@ class WalletStore:
         return self.scan()[0]
 
     def info(self, name: str) -> WalletInfo:
-        return self._parse(name, self._load(name))
+        keystore = self._load(name)
+        assert keystore.meta is not None  # _load requires it
+        meta = keystore.meta
+        return WalletInfo(name, meta.address, meta.pubkey, meta.path, self.file_of(name),
+                          meta.created)
 
     # ----- creating ----------------------------------------------------------------------
 
     def create(
-        self, name: str, password: str, *, light_kdf: bool = False, account: int = 0
+        self, name: str, password: str, *, light_kdf: bool = False, account: int = 0,
+        save_phrase: Callable[[str], None] | None = None,
     ) -> tuple[WalletInfo, str]:
-        """A new wallet from 256 bits of fresh entropy; returns it and its 24-word phrase."""
+        """A new wallet from 256 bits of fresh entropy; returns it and its 24-word phrase.
+
+        ``save_phrase`` runs before the keystore is written, so a failure there leaves no
+        wallet behind whose phrase was never saved.
+        """
         self._refuse_existing(name)
+        _password_bytes(password)  # a non-UTF-8 password is refused before anything is saved
         phrase = new_mnemonic(secrets.token_bytes(32))
+        if save_phrase is not None:
+            save_phrase(phrase)
         return self.import_mnemonic(
             name, phrase, password, light_kdf=light_kdf, account=account
         ), phrase
@@ -149,31 +492,39 @@ class WalletStore:
             raise WalletError("not a valid secp256k1 private key (zero or >= n)") from None
         return self._write(name, secret, password, None, light_kdf)
 
+    def import_keystore(
+        self, name: str, keystore: Keystore, password: str, *, light_kdf: bool = False
+    ) -> WalletInfo:
+        """Decrypt a keystore (see :func:`read_keystore_file`) with its password and store
+        its key re-encrypted with our KDF and the same password."""
+        self._refuse_existing(name)
+        secret = decrypt_keystore(keystore, password, f"wrong password for {keystore.source}")
+        try:
+            pubkey = pubkey_from_secret(secret)
+        except DaoliError:
+            raise WalletError(f"{keystore.source} holds an invalid secp256k1 key") from None
+        path = None
+        if keystore.meta is not None:
+            if keystore.meta.pubkey != pubkey:
+                raise WalletError(f"{keystore.source} is corrupt: the key does not match "
+                                  "daoli.pubkey")
+            path = keystore.meta.path
+        return self._write(name, secret, password, path, light_kdf)
+
     # ----- using and deleting ------------------------------------------------------------
 
     def unlock(self, name: str, password: str) -> bytes:
         """The wallet's 32-byte secret; WalletError for a wrong password or a corrupt file."""
-        doc = self._load(name)
-        info = self._parse(name, doc)
-        _check_crypto(doc, info.file)
-        password_bytes = _password_bytes(password)
-        try:
-            from eth_keyfile import decode_keyfile_json  # slow import (py_ecc): only on use
-
-            secret = decode_keyfile_json(doc, password_bytes)
-        except ValueError as exc:  # eth-keyfile's MAC mismatch is a ValueError subclass
-            if "mac mismatch" in str(exc).lower():
-                raise WalletError(f"wrong password for wallet {name!r}") from None
-            raise WalletError(f"wallet file {str(info.file)!r} is corrupt: {exc}") from None
-        except Exception as exc:  # noqa: BLE001 - any decoding failure means a corrupt file
-            raise WalletError(f"wallet file {str(info.file)!r} is corrupt: {exc}") from None
+        keystore = self._load(name)
+        assert keystore.meta is not None
+        secret = decrypt_keystore(keystore, password, f"wrong password for wallet {quote(name)}")
         try:
             derived = pubkey_from_secret(secret)
         except DaoliError:
             derived = b""
-        if derived != info.pubkey:
+        if derived != keystore.meta.pubkey:
             raise WalletError(
-                f"wallet file {str(info.file)!r} is corrupt: the key does not match its pubkey"
+                f"{keystore.source} is corrupt: the key does not match its pubkey"
             )
         return secret
 
@@ -183,18 +534,54 @@ class WalletStore:
         try:
             file.unlink()
         except FileNotFoundError:
-            raise WalletError(f"no wallet named {name!r} in {str(self.directory)!r}") from None
+            self._check_directory()
+            raise WalletError(f"no wallet named {quote(name)} in {quote(self.directory)}"
+                              ) from None
         except OSError as exc:
-            raise WalletError(f"cannot delete {str(file)!r}: {exc.strerror}") from None
+            raise WalletError(f"cannot delete {quote(file)}: {os_error_text(exc)}") from None
         _fsync_dir(self.directory)
 
     # ----- internals ---------------------------------------------------------------------
+
+    def _check_directory(self) -> None:
+        """WalletError if the wallet directory is there but cannot serve as one."""
+        try:
+            st = os.stat(self.directory)
+        except FileNotFoundError:
+            return  # no wallets yet (a dangling link counts as none)
+        except OSError as exc:
+            raise WalletError(_os_problem(f"wallet directory {quote(self.directory)}", exc)
+                              ) from None
+        if not stat.S_ISDIR(st.st_mode):
+            raise WalletError(f"wallet directory {quote(self.directory)} is not a directory")
+
+    def _load(self, name: str) -> Keystore:
+        """The wallet's keystore, read with a size limit and checked field by field, its KDF
+        held to :data:`NORMAL_KDF_LIMITS`."""
+        file = self.file_of(name)
+        try:
+            os.lstat(file)
+        except FileNotFoundError:
+            self._check_directory()
+            raise WalletError(f"no wallet named {quote(name)} in {quote(self.directory)}"
+                              ) from None
+        except OSError as exc:
+            self._check_directory()
+            raise WalletError(_os_problem(f"cannot read wallet {quote(name)}: "
+                                          f"{quote(file)}", exc)) from None
+        raw = read_bytes(file, "wallet file", max_bytes=MAX_KEYSTORE_FILE, error=WalletError)
+        source = f"wallet file {quote(file)}"
+        doc = parse_json(raw, f"{source} is corrupt", error=WalletError)
+        return parse_keystore(
+            doc, source, cost_hint="; import the keystore again with 'daoli wallet import "
+            "NAME --keystore FILE --allow-costly-kdf' to re-encrypt it")
 
     def _refuse_existing(self, name: str) -> None:
         # Checked before the (slow) KDF so the user hears about it at once; the link in
         # _write checks again, race-free.
         if self.exists(name):
-            raise WalletError(f"wallet {name!r} already exists in {str(self.directory)!r}")
+            raise WalletError(f"wallet {quote(name)} already exists in "
+                              f"{quote(self.directory)}")
 
     def _write(
         self, name: str, secret: bytes, password: str, path: str | None, light_kdf: bool
@@ -220,78 +607,67 @@ class WalletStore:
         return info
 
     def _ensure_dir(self) -> None:
-        if self.directory.is_dir():
-            return
-        try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.chmod(self.directory, 0o700)  # mkdir's mode is filtered by the umask
-        except OSError as exc:
-            raise WalletError(
-                f"cannot create wallet directory {str(self.directory)!r}: {exc.strerror}"
-            ) from None
+        """Create the wallet directory and any missing parent (the home) with mode 0700.
 
-    def _load(self, name: str) -> dict[str, Any]:
-        file = self.file_of(name)
-        try:
-            raw = file.read_bytes()
-        except FileNotFoundError:
-            raise WalletError(f"no wallet named {name!r} in {str(self.directory)!r}") from None
-        except OSError as exc:
-            raise WalletError(f"cannot read {str(file)!r}: {exc.strerror}") from None
-        if len(raw) > _MAX_FILE_BYTES or _nesting_exceeds(raw, _MAX_NESTING):
-            # json's C scanner can overflow the C stack (a segfault, not an exception) on
-            # deep nesting, and a keystore is a small, flat document
-            raise WalletError(f"wallet file {str(file)!r} is corrupt: not a keystore")
-        try:
-            doc = json.loads(raw)
-        except (ValueError, RecursionError):
-            raise WalletError(f"wallet file {str(file)!r} is corrupt: not JSON") from None
-        if not isinstance(doc, dict) or doc.get("version") != 3:
-            raise WalletError(f"wallet file {str(file)!r} is corrupt: not a v3 keystore")
-        return doc
-
-    def _parse(self, name: str, doc: dict[str, Any]) -> WalletInfo:
-        file = self.file_of(name)
-        meta = doc.get("daoli")
-        try:
-            if not isinstance(meta, dict):
-                raise ValueError("no 'daoli' section")
-            pubkey = check_pubkey(bytes.fromhex(meta["pubkey"]))
-            address = address_of(pubkey)
-            if meta.get("address") != address:
-                raise ValueError("address does not match pubkey")
-            path = meta.get("path")
-            created = meta.get("created")
-            if path is not None and not isinstance(path, str):
-                raise ValueError("bad path")
-            if created is not None and not isinstance(created, str):
-                raise ValueError("bad creation time")
-        except (ValueError, KeyError, TypeError, DaoliError) as exc:
-            raise WalletError(f"wallet file {str(file)!r} is corrupt: {exc}") from None
-        return WalletInfo(name, address, pubkey, path, file, created)
+        Only directories made here get 0700 (set exactly, whatever the umask); one that
+        already exists is used as it is, never chmod-ed.
+        """
+        missing: list[Path] = []
+        current = self.directory
+        while True:
+            try:
+                st = os.stat(current)
+            except FileNotFoundError:
+                missing.append(current)
+                if current.parent == current:
+                    break
+                current = current.parent
+                continue
+            except OSError as exc:
+                raise WalletError(_os_problem(f"cannot create wallet directory "
+                                              f"{quote(self.directory)}: {quote(current)}",
+                                              exc)) from None
+            if not stat.S_ISDIR(st.st_mode):
+                raise WalletError(f"cannot create wallet directory {quote(self.directory)}: "
+                                  f"{quote(current)} is not a directory")
+            break
+        for directory in reversed(missing):
+            try:
+                os.mkdir(directory, 0o700)
+            except FileExistsError:  # made meanwhile by someone else: not ours to chmod
+                if not directory.is_dir():
+                    raise WalletError(f"cannot create wallet directory "
+                                      f"{quote(self.directory)}: {quote(directory)} is not a "
+                                      "directory") from None
+                continue
+            except OSError as exc:
+                raise WalletError(f"cannot create wallet directory {quote(directory)}: "
+                                  f"{os_error_text(exc)}") from None
+            _set_private_mode(directory)
 
 
-def _nesting_exceeds(raw: bytes, limit: int) -> bool:
-    """Whether JSON text nests arrays/objects deeper than ``limit`` (strings skipped)."""
-    depth = 0
-    in_string = escaped = False
-    for byte in raw:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):
-            depth += 1
-            if depth > limit:
-                return True
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return False
+def _set_private_mode(directory: Path) -> None:
+    """Mode exactly 0700 on a directory just made (mkdir's mode is filtered by the umask);
+    opened without following links, so a swapped-in link cannot redirect the chmod."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise WalletError(f"cannot open new directory {quote(directory)}: "
+                          f"{os_error_text(exc)}") from None
+    try:
+        os.fchmod(fd, 0o700)
+    except OSError as exc:
+        raise WalletError(f"cannot set the mode of {quote(directory)}: "
+                          f"{os_error_text(exc)}") from None
+    finally:
+        os.close(fd)
+
+
+def _wallet_name(entry: str) -> str | None:
+    """``NAME`` of a ``NAME.json`` directory entry, or None (undecodable bytes of a
+    non-UTF-8 name are surrogates, which the name pattern refuses)."""
+    stem = entry[: -len(SUFFIX)] if entry.endswith(SUFFIX) else ""
+    return stem if NAME_RE.fullmatch(stem) else None
 
 
 def _password_bytes(password: str) -> bytes:
@@ -302,30 +678,37 @@ def _password_bytes(password: str) -> bytes:
         raise WalletError("the password is not valid UTF-8 text") from None
 
 
-def _check_crypto(doc: dict[str, Any], file: Path) -> None:
-    """Refuse KDF settings that would make decoding hang or exhaust memory."""
+def write_new_private_file(target: Path, data: bytes, what: str) -> None:
+    """Create ``target`` (mode 0600, O_EXCL: never replacing anything, links included) and
+    fill it; on failure it is removed again. For secrets handed to the user (a phrase)."""
     try:
-        crypto = doc["crypto"]
-        kdf = crypto["kdf"]
-        params = crypto["kdfparams"]
-        if crypto["cipher"] != "aes-128-ctr" or params["dklen"] != 32:
-            raise ValueError("unsupported cipher")
-        if len(bytes.fromhex(crypto["ciphertext"])) != SECRET_LEN:
-            raise ValueError("ciphertext is not 32 bytes")
-        if kdf == "scrypt":
-            n, r, p = params["n"], params["r"], params["p"]
-            if not all(type(v) is int and v > 0 for v in (n, r, p)) or n & (n - 1):
-                raise ValueError("bad scrypt parameters")
-            if 128 * r * n > _MAX_SCRYPT_MEMORY or p > 16:
-                raise ValueError("scrypt parameters too expensive")
-        elif kdf == "pbkdf2":
-            c = params["c"]
-            if type(c) is not int or not 0 < c <= _MAX_PBKDF2_ROUNDS:
-                raise ValueError("bad pbkdf2 parameters")
-        else:
-            raise ValueError(f"unsupported kdf {kdf!r}")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise WalletError(f"wallet file {str(file)!r} is corrupt: {exc}") from None
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                     | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        raise WalletError(f"{what} {quote(target)} already exists (it is never "
+                          "overwritten)") from None
+    except OSError as exc:
+        raise WalletError(f"cannot create {what} {quote(target)}: "
+                          f"{os_error_text(exc)}") from None
+    try:
+        try:
+            os.fchmod(fd, 0o600)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(target)
+        raise WalletError(f"cannot write {what} {quote(target)}: "
+                          f"{os_error_text(exc)}") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(target)
+        raise
+    _fsync_dir(target.parent)
 
 
 def _write_new_file(target: Path, data: bytes) -> None:
@@ -337,9 +720,10 @@ def _write_new_file(target: Path, data: bytes) -> None:
     """
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     except OSError as exc:
-        raise WalletError(f"cannot write in {str(target.parent)!r}: {exc.strerror}") from None
+        raise WalletError(f"cannot write in {quote(target.parent)}: "
+                          f"{os_error_text(exc)}") from None
     try:
         try:
             os.fchmod(fd, 0o600)
@@ -353,20 +737,20 @@ def _write_new_file(target: Path, data: bytes) -> None:
             os.link(tmp, target)
         except FileExistsError:
             raise WalletError(
-                f"wallet {target.stem!r} already exists in {str(target.parent)!r}"
+                f"wallet {quote(target.stem)} already exists in {quote(target.parent)}"
             ) from None
         except OSError:
             # File systems without hard links: rename is atomic but would replace, so
             # check first (a narrow race that only such file systems have).
-            if target.exists():
+            if os.path.lexists(target):
                 raise WalletError(
-                    f"wallet {target.stem!r} already exists in {str(target.parent)!r}"
+                    f"wallet {quote(target.stem)} already exists in {quote(target.parent)}"
                 ) from None
             os.rename(tmp, target)
     except OSError as exc:
-        raise WalletError(f"cannot write {str(target)!r}: {exc.strerror}") from None
+        raise WalletError(f"cannot write {quote(target)}: {os_error_text(exc)}") from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
     _fsync_dir(target.parent)
 
@@ -374,7 +758,7 @@ def _write_new_file(target: Path, data: bytes) -> None:
 def _fsync_dir(directory: Path) -> None:
     """Make a create or unlink durable (the directory entry lives in the directory)."""
     try:
-        fd = os.open(directory, os.O_RDONLY)
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return
     try:
@@ -382,3 +766,22 @@ def _fsync_dir(directory: Path) -> None:
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+__all__ = [
+    "COSTLY_KDF_LIMITS",
+    "LIGHT_SCRYPT_N",
+    "NORMAL_KDF_LIMITS",
+    "SCRYPT_N",
+    "KdfLimits",
+    "Keystore",
+    "KeystoreCrypto",
+    "WalletInfo",
+    "WalletMeta",
+    "WalletStore",
+    "check_name",
+    "decrypt_keystore",
+    "parse_keystore",
+    "read_keystore_file",
+    "write_new_private_file",
+]

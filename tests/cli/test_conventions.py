@@ -14,12 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
+from typer.main import get_command
 
 from daoli import __version__
 from daoli.cli.app import app, json_requested
 from daoli.core.units import format_dlc, parse_amount
 from daoli.errors import ConfigError
-from typer.main import get_command
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -128,9 +128,13 @@ def test_daoli_path_is_stable() -> None:
 def test_parse_path() -> None:
     assert parse_path("m") == []
     assert parse_path("m/44'/7771h/0H/0/7") == [44 + HARDENED, 7771 + HARDENED, HARDENED, 0, 7]
-    for bad in ["", "44'/0", "m/x", "m/-1", "m//1", f"m/{HARDENED}", "m/1''"]:
-        with pytest.raises(WalletError):
+    for bad in ["", "44'/0", "m/x", "m/-1", "m//1", f"m/{HARDENED}", "m/1''",
+                # str.isdigit() accepts these, int() then raised a raw ValueError (or, for
+                # Arabic-Indic digits, silently accepted them)
+                "m/\u00b2", "m/\u0661", "m/" + "1" * 5000, "m/+1", "m/ 1", "m" + "/0" * 300]:
+        with pytest.raises(WalletError) as err:
             parse_path(bad)
+        assert len(str(err.value)) < 200 and "\n" not in str(err.value)
     with pytest.raises(WalletError):
         default_path(-1)
     with pytest.raises(WalletError):
