@@ -221,7 +221,7 @@ def new(
                            "and test keys (the key can still be exported).")
     ] = False,
     password_file: PasswordFileOpt = None,
-    home: HomeOpt = None,  # type: ignore[assignment]
+    home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a wallet from a fresh 24-word recovery phrase (the phrase is not stored).
@@ -319,7 +319,7 @@ def import_(
     account: AccountOpt = 0,
     light_kdf: LightKdfOpt = False,
     password_file: PasswordFileOpt = None,
-    home: HomeOpt = None,  # type: ignore[assignment]
+    home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Import a wallet from a phrase (--mnemonic-file), a raw key (--key-file) or a keystore
@@ -372,7 +372,7 @@ import_.__doc__ = (import_.__doc__ or "") + examples(
 
 @app.command("list")
 def list_(
-    home: HomeOpt = None,  # type: ignore[assignment]
+    home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List wallets (no password needed); files that cannot be read are reported, not fatal.
@@ -407,7 +407,7 @@ list_.__doc__ = (list_.__doc__ or "") + examples(
 @app.command("show")
 def show_(
     name: NameArg,
-    home: HomeOpt = None,  # type: ignore[assignment]
+    home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show a wallet's public details (no password needed).
@@ -425,7 +425,7 @@ show_.__doc__ = (show_.__doc__ or "") + examples(
 @app.command("address")
 def address(
     name: NameArg,
-    home: HomeOpt = None,  # type: ignore[assignment]
+    home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print the wallet's dlc1... address alone, for scripts.
@@ -433,8 +433,10 @@ def address(
     --json: {"name", "address"}.
     """
     info = _store(home).info(name)
-    emit(as_json, {"name": info.name, "address": info.address},
-         lambda: sys.stdout.write(info.address + "\n"))
+    def human() -> None:
+        sys.stdout.write(info.address + "\n")
+
+    emit(as_json, {"name": info.name, "address": info.address}, human)
 
 
 address.__doc__ = (address.__doc__ or "") + examples(
@@ -448,7 +450,7 @@ def export(
         "--yes", "-y", help="Print the key even when stdout is not a terminal (a file or "
         "a pipe).")] = False,
     password_file: PasswordFileOpt = None,
-    home: HomeOpt = None,  # type: ignore[assignment]
+    home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print the wallet's private key (64 hex characters) after checking the password.
@@ -488,7 +490,7 @@ def delete(
     force: Annotated[bool, typer.Option("--force", help="Delete without the password "
                                         "(e.g. a forgotten one, or a corrupt file).")] = False,
     password_file: PasswordFileOpt = None,
-    home: HomeOpt = None,  # type: ignore[assignment]
+    home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Delete a wallet file; needs its password (unless --force) and --yes or a confirmation.

@@ -235,7 +235,7 @@ def decrypt_keystore(keystore: Keystore, password: str, wrong_password: str) -> 
     nothing the file holds beyond them reaches eth-keyfile.
     """
     password_bytes = _password_bytes(password)
-    from eth_keyfile import decode_keyfile_json  # slow import (py_ecc): only on use
+    from eth_keyfile.keyfile import decode_keyfile_json  # slow import (py_ecc): only on use
 
     doc = {"version": 3, "crypto": keystore.crypto.to_json()}
     try:
@@ -591,7 +591,7 @@ class WalletStore:
         created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         info = WalletInfo(name, address_of(pubkey), pubkey, path, file, created)
         password_bytes = _password_bytes(password)
-        from eth_keyfile import create_keyfile_json  # slow import (py_ecc): only on use
+        from eth_keyfile.keyfile import create_keyfile_json  # slow import (py_ecc): only on use
 
         doc = create_keyfile_json(
             secret, password_bytes, version=3, kdf="scrypt",
