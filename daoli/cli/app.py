@@ -8,6 +8,7 @@ under ``--json``, exactly one JSON object on stdout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -18,7 +19,7 @@ import typer
 from typer.main import get_command
 
 from daoli import __version__
-from daoli.cli import chain, init, sim, units, wallet
+from daoli.cli import chain, completion, init, sim, units, wallet
 from daoli.cli._click import (
     Abort,
     ClickException,
@@ -39,6 +40,7 @@ from daoli.cli.common import (
     NoColorOpt,
     apply_root_options,
     examples,
+    group_options,
     report_error,
     state,
 )
@@ -53,8 +55,8 @@ app = typer.Typer(
     "Exit codes: 0 ok, 1 failed, 2 bad usage or input, 3 node unreachable, 4 timed out."
     + examples("daoli init", "daoli --json wallet list", "daoli sim --heights 50",
                "daoli units 1.5DLC"),
-    no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -63,6 +65,7 @@ app.add_typer(chain.app, name="chain")
 app.command("init")(init.init)
 app.command("sim")(sim.sim)
 app.command("units")(units.units)
+app.command("completion")(completion.completion)
 
 
 def _version_callback(ctx: typer.Context, value: bool) -> bool:
@@ -95,8 +98,7 @@ def _root(
         else:
             sys.stdout.write(f"daoli {__version__}\n")
         raise typer.Exit(0)
-    if ctx.invoked_subcommand is None:
-        raise UsageError("missing command", ctx)
+    group_options(ctx, st.json, home)
 
 
 def _takes_value(cmd: Command, name: str) -> int:
@@ -145,6 +147,8 @@ def _usage_message(exc: UsageError) -> str:
 def run(args: Sequence[str] | None = None) -> int:
     """Run the CLI on ``args`` and return the exit code; never raises for user mistakes."""
     argv = list(sys.argv[1:] if args is None else args)
+    if os.environ.get(completion.COMPLETE_VAR):
+        completion.completion_init()  # a shell asking for completions (daoli completion)
     root = get_command(app)
     st = CliState()
 
@@ -179,15 +183,33 @@ def run(args: Sequence[str] | None = None) -> int:
         return report_error(exc, as_json(), st.no_color)
 
 
+def _sane_terminal_size() -> None:
+    """Drop ``COLUMNS`` / ``LINES`` that are not a plausible size: rich prints nothing at
+    width 0 (the error line would vanish) and overflows on a 400-digit width."""
+    for name in ("COLUMNS", "LINES"):
+        value = os.environ.get(name)
+        if value is not None and not (value.isascii() and value.isdigit()
+                                      and 1 <= len(value) <= 4 and int(value) >= 20):
+            del os.environ[name]
+
+
 def main() -> NoReturn:
-    """The console script: :func:`run`, quiet when stdout is closed early (``| head``)."""
+    """The console script: :func:`run`, with unusable output reported, not a traceback."""
+    _sane_terminal_size()
     try:
         code = run()
         sys.stdout.flush()
     except BrokenPipeError:
-        # later flushes at interpreter exit would raise again: point stdout at /dev/null
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_FAILED  # `daoli ... | head`: the reader left, nothing to report
+    except OSError as exc:  # stdout is full or broken (e.g. >/dev/full)
+        reason = (exc.strerror or type(exc).__name__).lower()
+        with contextlib.suppress(OSError):
+            os.write(2, f"error: cannot write the output: {reason}\n".encode())
         code = EXIT_FAILED
+    if code == EXIT_FAILED:
+        # later flushes at interpreter exit would fail again: point stdout at /dev/null
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     sys.exit(code)
 
 

@@ -261,3 +261,40 @@ def test_every_command_help_has_examples() -> None:
 
     walk(root, [])
     assert not missing, missing
+
+
+def test_a_full_stdout_is_one_error_line() -> None:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("DAOLI_")}
+    full["PYTHONPATH"] = str(ROOT)
+    with open("/dev/full", "wb") as out:
+        r = subprocess.run([sys.executable, "-m", "daoli.cli.app", "units", "1DLC"], env=full,
+                           stdout=out, stderr=subprocess.PIPE, timeout=120, check=False)
+    assert r.returncode == 1
+    assert r.stderr.decode().splitlines() == [
+        "error: cannot write the output: no space left on device"]
+
+
+def test_bare_daoli_under_json_is_one_object() -> None:
+    r = daoli(env={"DAOLI_OUTPUT": "json"})
+    error_line(r, 2)
+    assert one_object(r)["error"]["message"].startswith("missing command")  # type: ignore[index]
+    plain = daoli()
+    assert plain.returncode == 0 and b"Usage" in plain.stdout
+
+
+@pytest.mark.parametrize("columns", ["0", "-5", "abc", "9" * 400, "1e9"])
+def test_odd_terminal_widths_keep_the_error_line(columns: str) -> None:
+    r = daoli("units", "1", env={"COLUMNS": columns, "LINES": columns})
+    assert "no unit" in error_line(r, 2)
+    h = daoli("chain", env={"COLUMNS": columns})
+    assert h.returncode == 0 and b"Traceback" not in h.stderr
+
+
+def test_completion_script_and_requests() -> None:
+    r = daoli("completion", "bash")
+    assert r.returncode == 0 and b"_DAOLI_COMPLETE" in r.stdout
+    assert one_object(daoli("--json", "completion", "fish"))["shell"] == "fish"
+    error_line(daoli("completion", "tcsh"), 2)
+    req = daoli(env={"_DAOLI_COMPLETE": "complete_bash", "COMP_WORDS": "daoli wal",
+                     "COMP_CWORD": "1"})
+    assert req.returncode == 0 and req.stdout.split() == [b"wallet"]
