@@ -17,6 +17,7 @@ from typer._completion_shared import get_completion_script
 from daoli.cli.common import JsonOpt, emit, examples, fail
 
 SHELLS = ("bash", "zsh", "fish", "powershell")
+__all__ = ["COMPLETE_VAR", "SHELLS", "completion", "completion_init"]
 COMPLETE_VAR = "_DAOLI_COMPLETE"
 
 
