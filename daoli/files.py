@@ -20,7 +20,6 @@ import errno
 import json
 import os
 import stat
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -98,8 +97,8 @@ def read_bytes(
     password manager); those are still read only up to the limit, never to their end.
     """
     if allow_stdin and str(path) == STDIN:
-        return _read_limited(sys.stdin.buffer.fileno(), "standard input", what, max_bytes,
-                             error, stream=True)
+        # fd 0 itself: sys.stdin is None when the process was started with it closed
+        return _read_limited(0, "standard input", what, max_bytes, error, stream=True)
     p = os.fspath(path)
     if p == "":
         raise error(f"{what}: the file name is empty")
@@ -137,6 +136,8 @@ def _read_limited(fd: int, name: str, what: str, max_bytes: int,
     except BlockingIOError:
         raise error(f"{what} {name} has nothing to read") from None
     except OSError as exc:
+        if exc.errno == errno.EBADF:
+            raise error(f"{what}: {name} is closed") from None
         raise error(f"cannot read {what} {name}: {os_error_text(exc)}") from None
     if total > max_bytes:
         raise error(f"{what} {name} is larger than {max_bytes:,} bytes"
@@ -212,6 +213,8 @@ def parse_toml(data: bytes, source: str, *, error: type[DaoliError] = ConfigErro
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise error(f"{source}: bad TOML: {' '.join(str(exc).split())}") from None
+    except ValueError:  # e.g. an integer of more than 4300 digits (int's conversion limit)
+        raise error(f"{source}: bad TOML: an integer has too many digits") from None
     except RecursionError:  # pragma: no cover - the nesting scan comes first
         raise error(f"{source}: nested too deeply") from None
 

@@ -178,3 +178,18 @@ def test_safe_resolve(tmp_path: Path) -> None:
 def test_os_error_text() -> None:
     assert os_error_text(PermissionError(13, "Permission denied")) == "permission denied"
     assert os_error_text(OSError(5, "Input/output error")) == "input/output error"
+
+
+def test_closed_stdin_is_one_line() -> None:
+    code = ("from daoli.files import read_secret_line\n"
+            "try:\n    read_secret_line('-', 'password')\n"
+            "except Exception as e:\n    print(type(e).__name__, e)\n")
+    out = subprocess.run([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
+                         capture_output=True, timeout=60, check=True, close_fds=True,
+                         preexec_fn=lambda: os.close(0))
+    assert out.stdout.decode().strip() == "ConfigError password file: standard input is closed"
+
+
+def test_toml_integer_past_the_conversion_limit() -> None:
+    with pytest.raises(ConfigError, match="too many digits"):
+        parse_toml(b"a = " + b"9" * 5000, "g.toml")

@@ -7,35 +7,51 @@ from typing import Annotated, Any
 
 import typer
 
-from daoli.cli.common import HomeOpt, JsonOpt, emit, report_error, resolve_home, stdout
+from daoli.cli.common import (
+    HomeOpt,
+    JsonOpt,
+    emit,
+    examples,
+    parse_path,
+    report_error,
+    resolve_home,
+    say,
+    warn,
+)
 from daoli.core.address import address_of
-from daoli.errors import DaoliError
-from daoli.node.config import NodeConfig
+from daoli.core.units import format_dlc
+from daoli.errors import ConfigError, DaoliError
+from daoli.files import show
+from daoli.node.config import NodeConfig, check_multiaddr, parse_host_port
 from daoli.node.home import DEV_WALLET, DEV_WALLET_FUNDS, Home, InitReport
 
 
 def init(
-    home: HomeOpt = None,  # type: ignore[assignment]
+    home: HomeOpt = None,
     genesis: Annotated[
         Path | None,
-        typer.Option("--genesis", help="Join the chain of this genesis.toml (validated, then "
-                     "copied byte for byte). Without it: a one-node development chain."),
+        typer.Option("--genesis", parser=parse_path,
+                     help="Join the chain of this genesis.toml (validated, then copied byte "
+                     "for byte). Without it: a one-node development chain."),
     ] = None,
     chain_id: Annotated[
-        str | None, typer.Option("--chain-id", help="Chain id of the dev chain.",
-                                 show_default="daoli-dev"),
+        str | None, typer.Option("--chain-id", help="Chain id of the dev chain: 1-63 of "
+                                 "a-z, 0-9 and '-'.", show_default="daoli-dev"),
     ] = None,
     p2p_listen: Annotated[
-        str | None, typer.Option("--p2p-listen", help="libp2p listen multiaddr.",
+        str | None, typer.Option("--p2p-listen",
+                                 help="libp2p listen multiaddr, /ip4|ip6|dns/HOST/tcp/PORT in "
+                                 "canonical form. A dev chain's genesis names it as its "
+                                 "trustee's address (0.0.0.0 as 127.0.0.1; port 0 refused).",
                                  show_default="/ip4/127.0.0.1/tcp/26656"),
     ] = None,
     api_listen: Annotated[
-        str | None, typer.Option("--api-listen", help="host:port of the local API.",
-                                 show_default="127.0.0.1:26657"),
+        str | None, typer.Option("--api-listen", help="host:port of the local API ([::1]:PORT "
+                                 "for IPv6).", show_default="127.0.0.1:26657"),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Replace the config, keys and genesis of an "
-                           "initialised home (wallets are kept)."),
+                           "initialised home, all together or not at all (wallets are kept)."),
     ] = False,
     reset_data: Annotated[
         bool, typer.Option("--reset-data", help="With --force: also delete the home's "
@@ -50,30 +66,57 @@ def init(
     signer key the only trustee (bond = min_bond), and a wallet 'dev' in `<home>/wallets`
     prefunded with 1,000,000 DLC whose password is in `<home>/dev.password`.
 
-    An initialised home is never overwritten without --force, and an existing data/
-    directory is never deleted without --reset-data as well. Keys are made fresh on --force;
-    wallets are never deleted: a dev chain re-made with --force reuses the 'dev' wallet
-    (if dev.password unlocks it), so its address stays the same.
+    A home init creates is mode 0700; an existing directory keeps its mode. An initialised
+    home is never overwritten without --force, and an existing data/ directory is never
+    deleted without --reset-data as well. With --force the new files replace the old ones
+    all together: if any write fails, the home is left as it was. Keys are made fresh on
+    --force; wallets are never deleted: a dev chain re-made with --force reuses the 'dev'
+    wallet (if dev.password unlocks it), so its address stays the same.
 
     node_key is the libp2p identity; signer_key is the secp256k1 key the node signs tickets,
     proposals and votes with as miner, sponsor and trustee. Neither is a user wallet.
 
+    Warnings (a --genesis that leaves parameters to their defaults, e.g. a file cut short;
+    an existing home others can read) are printed on stderr, one line each.
+
     --json prints {"home", "chain_id", "genesis_id", "genesis_time_ms", "genesis_file",
     "config_file", "signer_pubkey", "signer_address", "node_key_file", "signer_key_file",
     "dev_wallet": {"name", "address", "amount", "password_file"} or null,
-    "replaced", "data_reset"}.
+    "replaced", "data_reset", "warnings": [one line each]}.
     """
     try:
         path = resolve_home(home)
-        defaults = NodeConfig()
-        config = NodeConfig(p2p_listen=p2p_listen or defaults.p2p_listen,
-                            api_listen=api_listen or defaults.api_listen)
+        config = _config(p2p_listen, api_listen)
         report = Home.create(path, genesis_file=genesis, chain_id=chain_id, config=config,
                              force=force, reset_data=reset_data)
     except DaoliError as exc:
         raise typer.Exit(report_error(exc, as_json)) from None
+    for line in report.warnings:
+        warn(line)
     data = _report_dict(report)
     emit(as_json, data, lambda: _show(report, data))
+
+
+init.__doc__ = (init.__doc__ or "") + examples(
+    "daoli init",
+    "daoli init --home ./node1 --chain-id my-dev --p2p-listen /ip4/0.0.0.0/tcp/4001",
+    "daoli init --home ./node2 --genesis devnet.toml --api-listen 127.0.0.1:4002",
+    "daoli --json init --force --reset-data",
+)
+
+
+def _config(p2p_listen: str | None, api_listen: str | None) -> NodeConfig:
+    """The node settings from the options, each checked under the option's own name."""
+    defaults = NodeConfig()
+    if p2p_listen is not None:
+        check_multiaddr(p2p_listen, "--p2p-listen", listen=True)
+    if api_listen is not None:
+        try:
+            parse_host_port(api_listen)
+        except ConfigError as exc:
+            raise ConfigError(f"--api-listen {exc}") from None
+    return NodeConfig(p2p_listen=defaults.p2p_listen if p2p_listen is None else p2p_listen,
+                      api_listen=defaults.api_listen if api_listen is None else api_listen)
 
 
 def _report_dict(r: InitReport) -> dict[str, Any]:
@@ -96,21 +139,21 @@ def _report_dict(r: InitReport) -> dict[str, Any]:
         "dev_wallet": dev,
         "replaced": r.replaced,
         "data_reset": r.data_reset,
+        "warnings": list(r.warnings),
     }
 
 
 def _show(r: InitReport, d: dict[str, Any]) -> None:
     kind = "development chain" if r.dev_wallet_address else "chain"
     verb = "Re-initialised" if r.replaced else "Initialised"
-    stdout.print(f"{verb} node home [bold]{d['home']}[/bold] for {kind} "
-                 f"[bold]{d['chain_id']}[/bold]")
-    stdout.print(f"  genesis id   {d['genesis_id']}")
+    say(f"{verb} node home ", (show(d["home"]), "bold"), f" for {kind} ",
+        (show(d["chain_id"]), "bold"))
+    say("  genesis id   ", d["genesis_id"])
     trustee = any(t.pubkey == r.signer_pubkey for t in r.genesis.trustees)
-    stdout.print(f"  signer       {d['signer_address']}"
-                 + (" (a genesis trustee)" if trustee else ""))
+    say("  signer       ", d["signer_address"], " (a genesis trustee)" if trustee else "")
     if r.data_reset:
-        stdout.print("  chain data   deleted (--reset-data)")
+        say("  chain data   deleted (--reset-data)")
     if d["dev_wallet"] is not None:
-        stdout.print(f"  dev wallet   {d['dev_wallet']['address']} holds "
-                     f"{DEV_WALLET_FUNDS // 100_000_000:,} DLC; "
-                     f"password in {d['dev_wallet']['password_file']}")
+        say("  dev wallet   ", d["dev_wallet"]["address"], " holds ",
+            format_dlc(DEV_WALLET_FUNDS), "; password in ",
+            show(d["dev_wallet"]["password_file"]))

@@ -17,7 +17,9 @@ from daoli.core.params import ChainParams
 from daoli.core.tx import MAX_MULTIADDR
 from daoli.errors import ConfigError, DaoliError, DecodeError, InvalidKey
 
-CHAIN_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+CHAIN_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
+"""1 to 63 of a-z, 0-9 and '-', starting with a letter or digit (use with ``match``: ``\\Z``, not
+``$``, so a trailing newline is refused)."""
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ def test_genesis_json_schema(home: Path, genesis: Genesis) -> None:
         "allocations": [{"address": address_of(PUB), "amount": 12 * LI_PER_DLC + 5}],
         "trustees": [{"pubkey": PUB.hex(), "address": address_of(PUB),
                       "bond": ChainParams().min_bond, "multiaddr": MULTIADDR}],
+        "warnings": [],
     }
 
 
@@ -137,3 +138,22 @@ def test_amounts() -> None:
             parse_amount(bad)
     assert format_dlc(150_000_000) == "1.5 DLC"
     assert format_dlc(1_000_000 * LI_PER_DLC) == "1,000,000 DLC"
+
+
+def test_new_genesis_writes_every_param_so_it_has_no_warnings(tmp_path: Path) -> None:
+    out = tmp_path / "g.toml"
+    result = invoke("chain", "new-genesis", "--out", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["warnings"] == [] and result.stderr == ""
+    warnings: list[str] = []
+    load_genesis_file(out, warnings)
+    assert warnings == []
+
+
+def test_new_genesis_human_output(tmp_path: Path) -> None:
+    out = tmp_path / "[b]g.toml"
+    result = invoke("chain", "new-genesis", "--out", str(out), "--chain-id", "net-9",
+                    env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    g = load_genesis_file(out)
+    assert result.stdout == f"Wrote genesis of net-9 to {out} (genesis id {g.id.hex()})\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -127,7 +128,8 @@ def test_init_json_schema(tmp_path: Path) -> None:
     out = json.loads(result.stdout)
     assert set(out) == {"home", "chain_id", "genesis_id", "genesis_time_ms", "genesis_file",
                         "config_file", "node_key_file", "signer_key_file", "signer_pubkey",
-                        "signer_address", "dev_wallet", "replaced", "data_reset"}
+                        "signer_address", "dev_wallet", "replaced", "data_reset", "warnings"}
+    assert out["warnings"] == []
     assert out["chain_id"] == "mine-1"
     assert set(out["dev_wallet"]) == {"name", "address", "amount", "password_file"}
     g = Home(tmp_path / "h").load_genesis()
@@ -156,7 +158,7 @@ def test_p2p_and_api_listen_options(tmp_path: Path, genesis_file: Path) -> None:
     assert config.p2p_listen == "/ip4/127.0.0.1/tcp/4001" and config.api_port == 4002
     bad = invoke("init", "--home", str(tmp_path / "x"), "--genesis", str(genesis_file),
                  "--api-listen", "nope")
-    assert bad.exit_code == 2 and "api_listen" in bad.stderr
+    assert bad.exit_code == 2 and "--api-listen 'nope'" in bad.stderr
     assert not (tmp_path / "x").exists()
 
 
@@ -228,7 +230,8 @@ def test_subprocess_exit_codes_and_one_stderr_line(tmp_path: Path, genesis_file:
     bad.write_text("chain_id = 5\ngenesis_time_ms = 0\n")
     res = run_cli("init", "--home", str(tmp_path / "h2"), "--genesis", str(bad))
     assert res.returncode == 2
-    assert res.stderr.strip().splitlines() == [f"error: {bad}: chain_id must be a string"]
+    assert res.stderr.strip().splitlines() == [
+        f"error: {bad}: chain_id must be a string, got an integer"]
 
 
 @pytest.mark.parametrize("chain_id", ["BAD", ""])
@@ -261,3 +264,49 @@ def test_reset_data_when_data_is_a_file(dev_home: Path) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["data_reset"] is True
     assert not (dev_home / "data").exists()
+
+
+# --- --force is all or nothing ------------------------------------------------------------------
+
+
+def entries(home: Path) -> dict[str, tuple[int, int, bytes]]:
+    """Every entry under ``home`` with its mode, inode and bytes."""
+    return {str(p.relative_to(home)): (p.lstat().st_mode, p.lstat().st_ino,
+                                       p.read_bytes() if p.is_file() else b"")
+            for p in sorted(home.rglob("*"))}
+
+
+@pytest.mark.parametrize("failing", [1, 3, 4])
+def test_force_keeps_the_old_home_when_a_rename_fails(dev_home: Path, failing: int,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    before = entries(dev_home)
+    real_replace = os.replace
+    calls = []
+
+    def flaky(src: object, dst: object) -> None:
+        calls.append(dst)
+        if len(calls) == failing:
+            raise OSError(errno.EROFS, "Read-only file system")
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", flaky)
+    result = invoke("init", "--home", str(dev_home), "--force", "--json")
+    monkeypatch.undo()
+    assert result.exit_code == 2, result.output
+    target = ["node_key", "signer_key", "config.toml", "genesis.toml"][failing - 1]
+    message = f"cannot replace '{dev_home / target}': read-only file system"
+    assert result.stderr.strip().splitlines() == [f"error: {message}"]
+    assert json.loads(result.stdout) == {"error": {"message": message, "exit_code": 2}}
+    assert entries(dev_home) == before  # the same files, byte for byte; nothing left over
+    # and the home still works: the same command, without the failure, goes through
+    assert invoke("init", "--home", str(dev_home), "--force").exit_code == 0
+
+
+def test_human_output_is_plain_text(tmp_path: Path, genesis_file: Path) -> None:
+    home = tmp_path / "[bold]h"
+    result = invoke("init", "--home", str(home), "--genesis", str(genesis_file),
+                    env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"Initialised node home {home} for chain net-7"
+    assert lines[1].startswith("  genesis id   ") and lines[2].startswith("  signer       dlc1")
