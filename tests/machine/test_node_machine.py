@@ -305,3 +305,73 @@ def test_handle_dispatches_events() -> None:
     assert m.handle(float(GENESIS_MS), fx.TimerFired(fx.CycleTimer(1, 0)))
     with pytest.raises(TypeError):
         m.handle(0.0, object())  # type: ignore[arg-type]
+
+
+def _net_hiding_proposals_from(victim: int) -> Net:
+    net = Net()
+    orig = net.carry_out
+
+    def carry_out(i: int, effects: list[object]) -> None:
+        kept = []
+        for e in effects:
+            if type(e) is fx.GossipProposal:
+                for j in net.others(i):
+                    if j != victim:
+                        m = net.machines[j]
+                        net.at(net.now + 20.0, j,
+                               lambda m=m, b=e.block, i=i: m.on_proposal(net.now, i, b))
+                net.log.append((i, e))
+                continue
+            kept.append(e)
+        orig(i, kept)
+
+    net.carry_out = carry_out  # type: ignore[method-assign]
+    return net
+
+
+def test_q_precommits_for_a_block_not_held_fetch_it() -> None:
+    """Three trustees finalize a block a fourth never received: their precommits make it
+    fetch the body (FetchBlock), and the fetched block is then finalized there too."""
+    probe = Net()
+    probe.start()
+    run_heights(probe, 1)
+    proposer = probe.commits[0][0].block.header.proposer_pubkey
+    victim = next(i for i, m in enumerate(probe.machines) if m.pub != proposer)
+    net = _net_hiding_proposals_from(victim)
+    net.start()
+    run_heights(net, 1)
+    assert of_type(net.log, fx.FetchBlock, victim)
+    assert net.commits[victim][0].block.id == net.commits[0][0].block.id
+
+
+def test_withheld_winner_is_reported_and_the_lineup_finalizes() -> None:
+    net = Net()
+    for m in net.machines:
+        m._skip_winner = lambda h: True
+    net.start()
+    run_heights(net, 1)
+    withheld = of_type(net.log, fx.WithheldWinner)
+    assert withheld and withheld[0].height == 1
+    winner = net.commits[0][0].block.header.winner_ticket.miner_pubkey
+    assert winner != withheld[0].miner_pubkey  # the next ticket of the lineup won
+
+
+def test_an_equivocating_proposer_sends_two_blocks_for_one_ticket() -> None:
+    net = Net(machine_cls=EquivocatingMachine)
+    net.start()
+    net.run_until(GENESIS_MS + 5_000, stop=lambda: bool(of_type(net.log,
+                                                                  fx.EquivocateProposal)))
+    parts = of_type(net.log, fx.EquivocateProposal)
+    assert len(parts) >= 2
+    a, b = parts[0], parts[1]
+    assert {a.part, b.part} == {0, 1} and a.block.id != b.block.id
+    assert a.block.header.winner_ticket == b.block.header.winner_ticket
+
+
+def test_evidence_is_gossiped_as_a_transaction_batch() -> None:
+    net = Net(machine_cls={1: EquivocatingMachine})
+    net.start()
+    run_heights(net, 2)
+    created = {e.tx.id for e in of_type(net.log, fx.EvidenceCreated)}
+    gossiped = {tx.id for e in of_type(net.log, fx.GossipTxs) for tx in e.txs}
+    assert created and created <= gossiped
