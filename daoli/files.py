@@ -251,3 +251,21 @@ def safe_resolve(path: Path | str, what: str = "path") -> Path:
         raise ConfigError(f"{what} {quote(text)} has a symbolic link loop") from None
     except OSError as exc:
         raise ConfigError(f"{what} {quote(text)}: {os_error_text(exc)}") from None
+
+
+def write_all_and_sync(fd: int, data: bytes) -> None:
+    """Write every byte of ``data`` to ``fd`` (short writes retried), then fsync it: the one
+    way every durable file of a node (keys, keystores, the signing record) is written."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.fsync(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync a directory, so a rename or link into it survives a crash."""
+    dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)

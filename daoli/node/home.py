@@ -55,6 +55,7 @@ from daoli.files import (
     quote,
     read_text,
     show,
+    write_all_and_sync,
 )
 from daoli.node.config import (
     NodeConfig,
@@ -605,10 +606,7 @@ def _write_new(tmp: Path, data: bytes, mode: int, target: Path) -> None:
         raise ConfigError(f"cannot write {quote(target)}: {os_error_text(exc)}") from None
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
+            write_all_and_sync(fd, data)
         finally:
             os.close(fd)
     except OSError as exc:

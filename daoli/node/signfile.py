@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from daoli.errors import ConfigError, DaoliError
-from daoli.files import os_error_text, quote, read_bytes
+from daoli.files import fsync_dir, os_error_text, quote, read_bytes, write_all_and_sync
 from daoli.machine.signstate import SignState
 
 SIGN_STATE_FILE = "sign_state"
@@ -48,18 +48,11 @@ class SignStateFile:
                 tmp.unlink()
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
+                write_all_and_sync(fd, data)
             finally:
                 os.close(fd)
             os.replace(tmp, self.path)
-            dfd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
+            fsync_dir(self.path.parent)
         except OSError as exc:
             raise ConfigError(f"cannot write sign state {quote(self.path)}: "
                               f"{os_error_text(exc)}") from None

@@ -42,7 +42,14 @@ from typing import Any
 from daoli.core.address import address_of
 from daoli.core.crypto import SECRET_LEN, check_pubkey, pubkey_from_secret
 from daoli.errors import DaoliError, WalletError
-from daoli.files import MAX_KEYSTORE_FILE, os_error_text, parse_json, quote, read_bytes
+from daoli.files import (
+    MAX_KEYSTORE_FILE,
+    os_error_text,
+    parse_json,
+    quote,
+    read_bytes,
+    write_all_and_sync,
+)
 from daoli.wallet.hd import default_path, new_mnemonic, normalize_mnemonic, secret_from_mnemonic
 from daoli.wallet.hd import parse_path as parse_derivation_path
 
@@ -693,10 +700,7 @@ def write_new_private_file(target: Path, data: bytes, what: str) -> None:
     try:
         try:
             os.fchmod(fd, 0o600)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
+            write_all_and_sync(fd, data)
         finally:
             os.close(fd)
     except OSError as exc:
@@ -727,10 +731,7 @@ def _write_new_file(target: Path, data: bytes) -> None:
     try:
         try:
             os.fchmod(fd, 0o600)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
+            write_all_and_sync(fd, data)
         finally:
             os.close(fd)
         try:
