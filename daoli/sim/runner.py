@@ -419,6 +419,8 @@ class World:
         self.miner_latency = LatencyModel(cfg.latency, cfg.latency_ms, cfg.jitter_ms,
                                           random.Random(self.sub_seed("miner-latency")))
         self.canonical: dict[int, _Canon] = {}
+        self._announced: dict[int, set[int]] = {}
+        """height -> peers an announcement of that height was sent to (one each)."""
         self.offline: dict[int, int] = {}
         """height -> miner whose sponsor withheld its winning proposal there."""
         self.active = [nd for nd in self.nodes if not nd.silent]
@@ -637,15 +639,25 @@ class World:
                 q.at(now + d, peer.on_proposal, block, i)
 
     def announce(self, node: SimNode, entry: ChainEntry) -> None:
-        """A finalized block on ``/block``, to the peers that have not finalized it."""
+        """A finalized block on ``/block``, to the peers that have not finalized it.
+
+        Each peer gets one announcement per height, as GossipSub's seen-cache would let
+        through one copy (announcements of one block by many finalizers are one topic's
+        traffic); a lost one leaves the peer open to the next announcer's."""
         i = node.idx
         q = self.q
         now = q.now
         h = entry.block.height
+        told = self._announced.get(h)
+        if told is None:
+            told = self._announced[h] = set()
+            self._announced.pop(h - 3, None)
         for peer in self.active:
-            if peer is not node and not peer.m.halted and peer.m.height <= h:
-                d = self.net.delay(i, peer.idx, now)
+            j = peer.idx
+            if peer is not node and j not in told and not peer.m.halted and peer.m.height <= h:
+                d = self.net.delay(i, j, now)
                 if d is not None:
+                    told.add(j)
                     q.at(now + d, peer.on_announce, entry, i)
 
     def on_draw_closed(self, e: DrawClosed) -> None:
