@@ -262,10 +262,18 @@ def write_all_and_sync(fd: int, data: bytes) -> None:
     os.fsync(fd)
 
 
-def fsync_dir(path: Path) -> None:
-    """fsync a directory, so a rename or link into it survives a crash."""
-    dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+def fsync_dir(path: Path, *, best_effort: bool = False) -> None:
+    """fsync a directory, so a rename, link or unlink in it survives a crash.
+
+    ``best_effort`` ignores failures (not every file system allows it) where the caller has
+    nothing better to do than carry on.
+    """
     try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+        dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        if not best_effort:
+            raise

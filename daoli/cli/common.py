@@ -33,7 +33,7 @@ from rich.text import Text
 
 from daoli.cli._click import Context, get_current_context
 from daoli.errors import EXIT_FAILED, EXIT_USAGE, ConfigError, DaoliError
-from daoli.files import read_secret_line, safe_resolve, show
+from daoli.files import safe_resolve, show
 
 DEFAULT_HOME = Path("~/.daoli")
 OUTPUT_ENV = "DAOLI_OUTPUT"
@@ -265,11 +265,6 @@ def report_error(exc: DaoliError, as_json: bool, no_color: bool = False) -> int:
     else:
         stderr.print(line)
     return exc.exit_code
-
-
-def read_secret_file(path: Path, what: str) -> str:
-    """First line of a password or key file (``-`` is standard input), without its newline."""
-    return read_secret_line(path, what)
 
 
 def prompt_secret(label: str, *, confirm: bool) -> str:

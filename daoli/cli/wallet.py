@@ -40,7 +40,6 @@ from daoli.cli.common import (
     one_line,
     parse_path,
     prompt_secret,
-    read_secret_file,
     resolve_home,
     say,
     state,
@@ -49,7 +48,15 @@ from daoli.cli.common import (
 )
 from daoli.core.crypto import SECRET_LEN
 from daoli.errors import EXIT_FAILED, DaoliError, WalletError
-from daoli.files import MAX_SECRET_FILE, STDIN, os_error_text, quote, read_text, show
+from daoli.files import (
+    MAX_SECRET_FILE,
+    STDIN,
+    os_error_text,
+    quote,
+    read_secret_line,
+    read_text,
+    show,
+)
 from daoli.wallet import WalletInfo, WalletStore, check_name
 from daoli.wallet.hd import normalize_mnemonic
 from daoli.wallet.keystore import read_keystore_file, write_new_private_file
@@ -125,7 +132,7 @@ def _given_password(password_file: Path | None) -> str | None:
     file, origin = _password_file(password_file)
     if file is not None:
         try:
-            password = read_secret_file(file, "password")
+            password = read_secret_line(file, "password")
         except DaoliError as exc:
             if origin == "--password-file":
                 raise
@@ -352,7 +359,7 @@ def import_(
         info = store.import_mnemonic(name, phrase, password, light_kdf=light_kdf,
                                      account=account)
     elif key_file is not None:
-        secret = _parse_key(read_secret_file(key_file, "key").strip())
+        secret = _parse_key(read_secret_line(key_file, "key").strip())
         password = _password(password_file, confirm=True)
         info = store.import_secret(name, secret, password, light_kdf=light_kdf)
     else:

@@ -29,7 +29,7 @@ class MemoryChain:
                  address: Callable[[bytes], bytes] | None = None) -> None:
         self.genesis = genesis
         self.check_difficulty = check_difficulty
-        self._address = address
+        self._address = address or address_bytes_of
         g = MemoryState()
         g.apply(genesis_diff(genesis))
         self.states: dict[bytes, MemoryState] = {genesis.id: g}
@@ -102,10 +102,8 @@ class MemoryChain:
             nonces = self.nonces[bid] = {}
         n = nonces.get(pubkey)
         if n is None:
-            addr = self._address(pubkey) if self._address is not None else None
-            if addr is None:
-                addr = address_bytes_of(pubkey)
-            n = nonces[pubkey] = read_account(self.state_after(bid), addr).nonce
+            n = nonces[pubkey] = read_account(self.state_after(bid),
+                                              self._address(pubkey)).nonce
         return n
 
     def prune(self, below_height: int) -> None:

@@ -338,7 +338,10 @@ class NodeMachine:
         params = self.params if difficulty == self.params.pow_difficulty else \
             self.params.replace(pow_difficulty=difficulty)
         self.lottery.set_tip(tip_h, tip_id, tip_cycle, now, params=params)
-        self.hs = HeightState(self.chain_id, self.height, tip_id, self.pub, self._sign_vote,
+        # Below the signing record's height (a restart on a store that lost blocks) this
+        # node only observes: it must not sign again where it may already have signed.
+        me = self.pub if self.sign_state.may_sign(self.height) else None
+        self.hs = HeightState(self.chain_id, self.height, tip_id, me, self._sign_vote,
                               chain.voters_after(tip_id), self.params)
         self.seen = set()
         self.buf = []

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from daoli.core.block import Block, Header
 from daoli.core.blockbuild import BlockCheck
+from daoli.core.crypto import pubkey_from_secret
 from daoli.core.ledger import verify_commit_certificate
 from daoli.core.tx import Transaction
 from daoli.core.vote import CommitCertificate, Vote
@@ -131,8 +132,6 @@ class SecretSigner:
     """Signs with a secp256k1 secret held in memory (the node's ``signer_key``)."""
 
     def __init__(self, secret: bytes) -> None:
-        from daoli.core.crypto import pubkey_from_secret
-
         self._secret = secret
         self.pubkey = pubkey_from_secret(secret)
 

@@ -51,6 +51,7 @@ from daoli.errors import ConfigError, InvalidKey, WalletError
 from daoli.files import (
     MAX_GENESIS_FILE,
     MAX_SECRET_FILE,
+    fsync_dir,
     os_error_text,
     quote,
     read_text,
@@ -441,7 +442,7 @@ class _Transaction:
                 raise ConfigError(f"cannot replace {quote(target)}: "
                                   f"{os_error_text(exc)}") from None
             self._staged.pop(0)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory, best_effort=True)
 
     def rollback(self) -> list[str]:
         """Undo everything, newest first; returns what could not be undone (one line each)."""
@@ -455,7 +456,7 @@ class _Transaction:
             except OSError as exc:
                 problems.append(f"{what}: {os_error_text(exc)}")
         self._undo.clear()
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory, best_effort=True)
         return problems
 
     def finish(self) -> list[str]:
@@ -573,7 +574,7 @@ def write_file(path: Path, data: bytes, *, secret: bool = False) -> None:
     except BaseException:
         _unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent, best_effort=True)
 
 
 # --- small file-system helpers ----------------------------------------------------------------
@@ -632,16 +633,6 @@ def _restore(backup: Path, target: Path) -> None:
     names (the rename over it never happened), rename does nothing: drop the extra name."""
     os.replace(backup, target)
     _unlink(backup)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make renames in ``directory`` durable (best effort: not every system allows it)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _read_secret(path: Path, what: str) -> bytes:

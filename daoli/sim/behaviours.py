@@ -17,14 +17,5 @@ from daoli.machine.byzantine import (
     WITHHOLD,
 )
 
-
-def check_behaviour(name: str) -> str:
-    from daoli.errors import ConfigError
-
-    if name not in BEHAVIOURS:
-        raise ConfigError(f"behaviour {name!r}: choose one of {', '.join(BEHAVIOURS)}")
-    return name
-
-
 __all__ = ["BEHAVIOURS", "EQUIVOCATE", "HONEST", "LATE_EXTRA_MS", "LATE_TICKETS", "SILENT",
-           "VOTE_UNLUCKY", "WITHHOLD", "check_behaviour"]
+           "VOTE_UNLUCKY", "WITHHOLD"]

@@ -368,7 +368,6 @@ class World:
         self.seed = cfg.seed
         self.params = cfg.chain_params()
         self.hold_ms = cfg.relay_hold_ms
-        self.close_after = self.params.phi_ms + self.params.delta_ms + 1
         self.gtime = GENESIS_TIME_MS
         n, m = cfg.trustees, cfg.miners
         tkeys = [sim_key("trustee", i) for i in range(n)]
@@ -390,13 +389,11 @@ class World:
                            degree=cfg.degree)
         self.retransmit = cfg.loss > 0 or bool(cfg.partitions)
         self.hub = LedgerHub(self.genesis, None if cfg.pow else 1, self.address)
-        self.report_evidence = cfg.evidence
         self.evidence_by: dict[bytes, int] = {}
         """culprit -> the node that reported it: one Evidence transaction per culprit per
         network (the ledger refuses a second one, so more would only cost fees)."""
         self.payload_budget = max(0, self.params.max_block_bytes - PAYLOAD_MARGIN)
         self.mempool_max = 0
-        self._params_at: dict[int, ChainParams] = {self.params.pow_difficulty: self.params}
         # participants
         rng = random.Random(self.sub_seed("roles"))
         order = list(range(n))
@@ -410,8 +407,7 @@ class World:
         self.miner_pub = [sim_key("miner", j)[1] for j in range(m)]
         self.miner_index = {pk: j for j, pk in enumerate(self.miner_pub)}
         self.miner_rate = [cfg.heavy_miner_rate if j == 0 else 1.0 for j in range(m)]
-        self.miner_sig = [hashlib.sha512(b"daoli/sim/fake-sig" + pk).digest()
-                          for pk in self.miner_pub]
+        self.miner_sig = [sim_signature(pk) for pk in self.miner_pub]
         arng = random.Random(self.sub_seed("attach"))
         for j in range(m):
             self.nodes[arng.randrange(n)].miners.append(j)
@@ -463,13 +459,6 @@ class World:
     @staticmethod
     def fake_sig(pubkey: bytes) -> bytes:
         return sim_signature(pubkey)
-
-    def params_at(self, difficulty: int) -> ChainParams:
-        """The chain parameters with ``difficulty`` in effect (one object per difficulty)."""
-        p = self._params_at.get(difficulty)
-        if p is None:
-            p = self._params_at[difficulty] = self.params.replace(pow_difficulty=difficulty)
-        return p
 
     def winner_offline(self, height: int) -> bool:
         p = self.cfg.offline_winner

@@ -44,6 +44,7 @@ from daoli.core.crypto import SECRET_LEN, check_pubkey, pubkey_from_secret
 from daoli.errors import DaoliError, WalletError
 from daoli.files import (
     MAX_KEYSTORE_FILE,
+    fsync_dir,
     os_error_text,
     parse_json,
     quote,
@@ -546,7 +547,7 @@ class WalletStore:
                               ) from None
         except OSError as exc:
             raise WalletError(f"cannot delete {quote(file)}: {os_error_text(exc)}") from None
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory, best_effort=True)
 
     # ----- internals ---------------------------------------------------------------------
 
@@ -712,7 +713,7 @@ def write_new_private_file(target: Path, data: bytes, what: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(target)
         raise
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent, best_effort=True)
 
 
 def _write_new_file(target: Path, data: bytes) -> None:
@@ -753,20 +754,7 @@ def _write_new_file(target: Path, data: bytes) -> None:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-    _fsync_dir(target.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a create or unlink durable (the directory entry lives in the directory)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(target.parent, best_effort=True)
 
 
 __all__ = [

@@ -375,3 +375,16 @@ def test_evidence_is_gossiped_as_a_transaction_batch() -> None:
     created = {e.tx.id for e in of_type(net.log, fx.EvidenceCreated)}
     gossiped = {tx.id for e in of_type(net.log, fx.GossipTxs) for tx in e.txs}
     assert created and created <= gossiped
+
+
+def test_below_its_recorded_height_a_trustee_only_observes() -> None:
+    """A record from a later height than the chain the machine starts on (a store that lost
+    blocks): it must not sign at the lower height, where it may already have signed."""
+    net = Net()
+    m = net.machines[0]
+    m.sign_state = SignState(5)
+    m.start(float(GENESIS_MS - 500))
+    assert m.height == 1 and m.hs is not None and not m.hs.is_voter
+    fresh = Net().machines[0]
+    fresh.start(float(GENESIS_MS - 500))
+    assert fresh.hs is not None and fresh.hs.is_voter
