@@ -39,7 +39,7 @@ from daoli.files import os_error_text, quote, show
 from daoli.node.config import check_multiaddr, clip, dump_genesis_toml, load_genesis_file
 from daoli.node.home import DEV_CHAIN_ID, Home, write_file
 
-app = typer.Typer(help="Inspect the chain: genesis and parameters.",
+app = typer.Typer(help="Inspect the chain: genesis and parameters, and a running node's tip.",
                   context_settings={"help_option_names": ["-h", "--help"]})
 
 
@@ -200,6 +200,11 @@ def _parse_alloc(text: str) -> Allocation:
         raise ConfigError(f"--alloc {clip(text)}: {exc}") from None
 
 
+def iso_time(ms: int) -> str:
+    """Unix ms as ISO 8601 UTC with milliseconds, or "(out of range)"."""
+    return _iso(ms)
+
+
 def _iso(ms: int) -> str:
     try:
         dt = datetime.fromtimestamp(ms // 1000, tz=UTC).replace(microsecond=ms % 1000 * 1000)
@@ -245,3 +250,26 @@ def _show_genesis(g: Genesis, d: dict[str, Any]) -> None:
         trustees.add_row(_text(t["address"]), t["pubkey"], format_dlc(t["bond"]),
                          _text(t["multiaddr"]))
     stdout.print(trustees)
+
+
+@app.command("status")
+def status_cmd(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """Ask the node (--node, $DAOLI_NODE, else the home's api_listen) where its chain is:
+    height and tip, clock cycle and observed cycle length, trustees, peers, mempool.
+
+    --json: the object of 'daoli node status --json': {"node", "chain_id", "genesis_id",
+    "height", "tip_id", "tip_time_ms", "cycle", "gc_cycle_ms" (null with too few blocks),
+    "round", "peers", "trustees", "trustee", "mempool", "peer_id", "listen", "syncing",
+    "version"}.
+    """
+    from daoli.cli.node import connect, show_status, status_dict
+
+    with connect(home) as node:
+        d = status_dict(node.status(), node.url)
+    emit(as_json, d, lambda: show_status(d, chain_view=True))
+
+
+status_cmd.__doc__ = (status_cmd.__doc__ or "") + examples(
+    "daoli chain status", "daoli --json chain status | jq .height",
+    "daoli --node 10.0.0.5:26657 chain status",
+)

@@ -65,14 +65,16 @@ PASSWORD_ENV = "DAOLI_PASSWORD"
 PASSWORD_FILE_ENV = "DAOLI_PASSWORD_FILE"
 
 app = typer.Typer(
-    help="Create, import, inspect, export and delete wallets (keys) in `<home>/wallets`.\n\n"
+    help="Create, import, inspect, export and delete wallets (keys) in `<home>/wallets`; "
+    "ask a node for a balance and send coins.\n\n"
     "Keys derive from a 24-word BIP39 phrase along m/44'/7771'/0'/0/N. Password: "
     f"--password-file, else ${PASSWORD_FILE_ENV}, else ${PASSWORD_ENV}, else a hidden "
     "prompt ('-' as a file name is standard input). --json wallet object: "
     '{"name", "address", "pubkey", "path" (null for raw keys), "file", "created"}.'
     + examples("daoli wallet new alice --mnemonic-out alice.phrase",
                "daoli --json wallet list",
-               "daoli wallet import bob --keystore geth-key.json"),
+               "daoli wallet import bob --keystore geth-key.json",
+               "daoli wallet send alice bob 1.5DLC --wait"),
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -576,4 +578,183 @@ def _parse_key(text: str) -> bytes:
     return bytes.fromhex(hex_text)
 
 
-__all__ = ["PASSWORD_ENV", "PASSWORD_FILE_ENV", "app"]
+# ----- talking to a node --------------------------------------------------------------------
+
+
+def unlock_wallet(name: str, password_file: Path | None, home: Path | None
+                  ) -> tuple[WalletInfo, bytes]:
+    """The wallet's public details and secret, the password taken by this file's precedence
+    (--password-file, $DAOLI_PASSWORD_FILE, $DAOLI_PASSWORD, a prompt on a terminal)."""
+    check_name(name)
+    store = _store(home)
+    info = store.info(name)
+    return info, store.unlock(name, _password(password_file, confirm=False))
+
+
+def resolve_account(text: str, home: Path | None, what: str) -> tuple[str, str | None]:
+    """``(address, wallet name or None)`` for a wallet name or a ``dlc1...`` address.
+
+    An address wins; a name that is not a wallet here, but looks like an address, reports
+    what is wrong with the address (a typo in one is more likely than a wallet so named).
+    """
+    from daoli.core.address import HRP, decode_address
+    from daoli.errors import AddressError
+
+    try:
+        decode_address(text)
+        return text, None
+    except AddressError as exc:
+        address_error = exc
+    looks_like_address = text.lower().startswith(HRP + "1") and len(text) > 30
+    try:
+        check_name(text)
+        store = _store(home)
+        if store.exists(text):
+            return store.info(text).address, text
+    except WalletError:
+        if looks_like_address:
+            raise AddressError(f"{what}: {address_error}") from None
+        raise
+    if looks_like_address:
+        raise AddressError(f"{what}: {address_error}")
+    fail(f"{what} {quote(text)} is neither a wallet in {quote(_store(home).directory)} nor a "
+         "dlc1... address")
+
+
+def amount_text(li: int) -> str:
+    """An amount as people read it, both ways: ``1.5 DLC (150,000,000 li)``."""
+    from daoli.core.units import format_dlc
+
+    return f"{format_dlc(li)} ({li:,} li)"
+
+
+@app.command("balance")
+def balance(
+    account: Annotated[str, typer.Argument(metavar="NAME|ADDRESS",
+                                           help="A wallet name or a dlc1... address.")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ask the node for an account's balance and nonces (no password needed).
+
+    --json: {"address", "wallet" (name or null), "balance" (li), "balance_dlc", "nonce",
+    "next_nonce"} ("next_nonce" also counts the node's pooled transactions of the account).
+    """
+    from daoli.cli.node import connect
+    from daoli.core.units import format_dlc
+
+    address, wallet = resolve_account(account, home, "account")
+    with connect(home) as node:
+        acc = node.account(address)
+    d = {"address": acc.address, "wallet": wallet, "balance": acc.balance,
+         "balance_dlc": format_dlc(acc.balance, grouping=False, unit=False),
+         "nonce": acc.nonce, "next_nonce": acc.next_nonce}
+
+    def human() -> None:
+        label = f"{wallet} ({acc.address})" if wallet else acc.address
+        say((show(label), "bold"), ": ", amount_text(acc.balance))
+        if acc.next_nonce != acc.nonce:
+            say(f"{acc.next_nonce - acc.nonce} transaction(s) pending (next nonce "
+                f"{acc.next_nonce})")
+
+    emit(as_json, d, human)
+
+
+balance.__doc__ = (balance.__doc__ or "") + examples(
+    "daoli wallet balance alice", "daoli wallet balance dlc1pf6kwectc2wy3uxv4ydfk9ttmspe98ntr96ngq",
+    "daoli --json wallet balance alice | jq .balance")
+
+
+@app.command("send")
+def send(
+    from_: Annotated[str, typer.Argument(metavar="FROM", help="The paying wallet's name.")],
+    to: Annotated[str, typer.Argument(metavar="TO", help="A wallet name or a dlc1... "
+                                      "address.")],
+    amount: Annotated[str, typer.Argument(metavar="AMOUNT", help="li (150000000 or "
+                                          "150000000li) or DLC with up to 8 decimals "
+                                          "(1.5DLC).")],
+    fee: Annotated[str | None, typer.Option(
+        "--fee", help="Fee, written like AMOUNT.", show_default="the default min_fee, "
+        "1000 li")] = None,
+    memo: Annotated[str, typer.Option("--memo", help="A note carried by the transfer "
+                                      "(UTF-8, at most 256 bytes), public.")] = "",
+    wait: Annotated[bool, typer.Option("--wait", help="Return once the transfer is final "
+                                       "(in a block); exit 4 after --timeout.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds --wait waits.")] = 60.0,
+    password_file: PasswordFileOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send AMOUNT from wallet FROM to TO, signed here and submitted to the node.
+
+    The nonce is the node's next nonce for FROM (counting its pooled transactions); the
+    balance is checked before the password is asked for. Prints the transaction id. A
+    transfer the node rejects is exit 1 with its reason.
+
+    --json: {"tx_id", "from", "from_wallet", "to", "to_wallet", "amount" (li),
+    "amount_dlc", "fee", "fee_dlc", "nonce", "memo", "status" ("accepted", "known" or
+    "final"), "height" (when final, else null)}.
+    """
+    from daoli.cli.node import check_seconds, connect
+    from daoli.core.params import ChainParams
+    from daoli.core.units import format_dlc, parse_amount
+
+    li = parse_amount(amount)
+    fee_li = parse_amount(fee) if fee is not None else ChainParams().min_fee
+    memo_bytes = memo.encode("utf-8", "surrogateescape")
+    if len(memo_bytes) > 256:
+        fail(f"--memo is {len(memo_bytes)} bytes; at most 256")
+    try:
+        memo_bytes.decode("utf-8")
+    except UnicodeDecodeError:
+        fail("--memo is not valid UTF-8 text")
+    check_seconds(timeout, "--timeout")
+    check_name(from_)
+    sender = _store(home).info(from_)
+    to_address, to_wallet = resolve_account(to, home, "TO")
+    if li == 0:
+        fail("AMOUNT must be more than 0")
+    with connect(home) as node:
+        acc = node.account(sender.address)
+        if acc.balance < li + fee_li:
+            fail(f"{from_} holds {amount_text(acc.balance)}, less than the amount plus fee, "
+                 f"{amount_text(li + fee_li)}", EXIT_FAILED)
+        chain_id = node.chain_id()
+        _, secret = unlock_wallet(from_, password_file, home)
+        from daoli.client import sign_transaction, transfer_body
+
+        tx = sign_transaction(chain_id, secret, transfer_body(to_address, li, memo_bytes),
+                              fee_li, acc.next_nonce)
+        result = node.submit(tx)
+        if not result.ok:
+            fail(f"the node rejected transaction {tx.id.hex()}: "
+                 f"{one_line(result.reason or 'no reason given')}", EXIT_FAILED)
+        status, height = result.status, None
+        if wait:
+            final = node.wait_for_tx(tx.id, timeout)
+            status, height = final.status, final.height
+    d = {"tx_id": tx.id.hex(), "from": sender.address, "from_wallet": from_,
+         "to": to_address, "to_wallet": to_wallet, "amount": li,
+         "amount_dlc": format_dlc(li, grouping=False, unit=False), "fee": fee_li,
+         "fee_dlc": format_dlc(fee_li, grouping=False, unit=False), "nonce": tx.nonce,
+         "memo": memo, "status": status, "height": height}
+
+    def human() -> None:
+        say(("sent ", "bold"), amount_text(li), " from ", show(from_), " to ",
+            show(to_wallet or to_address), f" (fee {amount_text(fee_li)}, nonce {tx.nonce})")
+        say(("tx ", "bold"), tx.id.hex(), "  ",
+            (f"final at height {height}" if height is not None else status, "green"))
+
+    emit(as_json, d, human)
+
+
+send.__doc__ = (send.__doc__ or "") + examples(
+    "daoli wallet send alice bob 1.5DLC",
+    "daoli wallet send alice dlc1pf6kwectc2wy3uxv4ydfk9ttmspe98ntr96ngq 150000000 --fee 2000li "
+    "--wait",
+    "DAOLI_PASSWORD_FILE=pw.txt daoli --json wallet send alice bob 10DLC --memo rent",
+)
+
+
+__all__ = ["PASSWORD_ENV", "PASSWORD_FILE_ENV", "amount_text", "app", "resolve_account",
+           "unlock_wallet"]

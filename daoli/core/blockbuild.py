@@ -25,7 +25,7 @@ Rules this module adds on top of the ledger (recorded in docs/protocol.md):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
@@ -196,15 +196,19 @@ def _rebind(result: BlockResult, block_id: bytes) -> BlockResult:
 
 def check_block(state: StateReader, acc: bytes, genesis: Genesis, block: Block, *,
                 adjusted_now_ms: int | None = None, pow_difficulty: int | None = None,
-                verify_signatures: bool = True) -> BlockCheck:
+                verify_signatures: bool = True,
+                verified_txs: Container[bytes] | None = None) -> BlockCheck:
     """Objective validity of a proposal on the tip of ``state`` (SPEC 4 "Valid").
 
     The winner ticket and the payroll must carry work at ``pow_difficulty``, by default the
     difficulty in effect on ``state`` (the parent's state: ``read_pow_difficulty``, which
     follows the retargets). A caller passes one only to override it, e.g. 1 in a simulator
     that models work instead of grinding it. ``verify_signatures=False`` is for callers
-    that verified every signature already (or, in the simulator, use fake ones). Never
-    raises for a bad block: the reason comes back as text.
+    that verified every signature already (or, in the simulator, use fake ones);
+    ``verified_txs`` (ids of transactions whose signature the caller verified, e.g. at
+    mempool admission) skips only those transactions' signature checks, see
+    :func:`~daoli.core.ledger.apply_block`. Never raises for a bad block: the reason comes
+    back as text.
     """
     h = block.header
     tip = read_tip(state)
@@ -242,7 +246,7 @@ def check_block(state: StateReader, acc: bytes, genesis: Genesis, block: Block, 
         return BlockCheck(why)
     try:
         result = apply_block(state, acc, genesis, block, check_state_root=True,
-                             verify_signatures=verify_signatures)
+                             verify_signatures=verify_signatures, verified_txs=verified_txs)
     except InvalidBlock as exc:
         return BlockCheck(str(exc))
     return BlockCheck(None, result)

@@ -14,7 +14,7 @@ the cost of checking its signature.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -29,6 +29,7 @@ from daoli.core.ibft import quorum
 from daoli.core.ledger_types import (
     BONDED,
     KEY_ACTIVE,
+    KEY_LINEUP_HORIZON,
     KEY_PENDING,
     KEY_POW,
     KEY_PREV_ACTIVE,
@@ -44,6 +45,9 @@ from daoli.core.ledger_types import (
     UNBONDING,
     Account,
     BlockIdRecord,
+    LineupBucket,
+    LineupEntry,
+    LineupHorizon,
     PendingReward,
     PowState,
     Record,
@@ -52,6 +56,8 @@ from daoli.core.ledger_types import (
     Trustee,
     TrusteeList,
     account_key,
+    lineup_expiry_key,
+    lineup_key,
     trustee_key,
 )
 from daoli.core.lottery import retarget, time_ties_estimate
@@ -261,15 +267,18 @@ class _Ctx:
     """Per-block (or per-check) context and the running totals of a block."""
 
     __slots__ = ("burned", "chain_id", "chain_prefix", "fees", "height", "min_fee", "params",
-                 "slashed", "verify")
+                 "slashed", "verified", "verify")
 
-    def __init__(self, genesis: Genesis, height: int, verify: bool) -> None:
+    def __init__(self, genesis: Genesis, height: int, verify: bool,
+                 verified: Container[bytes] | None = None) -> None:
         self.chain_id = genesis.chain_id
         self.chain_prefix = encode(genesis.chain_id)
         self.params: ChainParams = genesis.params
         self.min_fee = genesis.params.min_fee
         self.height = height
         self.verify = verify
+        self.verified = verified
+        """Ids of transactions whose own signature the caller verified already."""
         self.fees = 0
         self.burned = 0
         self.slashed = 0
@@ -433,7 +442,10 @@ def _apply_tx(work: _Work, ctx: _Ctx, tx: Transaction, index: int) -> None:
         raise InvalidTransaction(f"nonce {nonce!r} is out of order (next is {acct[1]})")
     if nonce >= MAX_U64:
         raise InvalidTransaction("nonce space exhausted")
-    if ctx.verify and not verify(tx.sender_pubkey, tx.sig, _tx_signing_bytes(tx, ctx)):
+    # A transaction id hashes the whole canonical encoding, signature included, so an id
+    # the caller verified names exactly these signing bytes, this key and this signature.
+    if (ctx.verify and (ctx.verified is None or tx.id not in ctx.verified)
+            and not verify(tx.sender_pubkey, tx.sig, _tx_signing_bytes(tx, ctx))):
         raise InvalidTransaction("bad signature")
     handler(work, ctx, tx, acct, index)
     ctx.fees += fee
@@ -597,14 +609,21 @@ def _credit_block(work: _Work, rewards: dict[bytes, int], address: bytes, amount
 
 
 def apply_block(state: StateReader, acc: bytes, genesis: Genesis, block: Block, *,
-                check_state_root: bool = True, verify_signatures: bool = True) -> BlockResult:
+                check_state_root: bool = True, verify_signatures: bool = True,
+                verified_txs: Container[bytes] | None = None) -> BlockResult:
     """Validate ``block`` on ``state`` (whose accumulator is ``acc``) and return its effect.
 
     Order: header and body checks, the parent's certificate, the transactions in order,
-    rewards, epoch processing at a boundary, the proof-of-work step (this block's time-tie
-    estimate; the retarget at a boundary), then the state root. Raises InvalidBlock (and
-    changes nothing) on any failure; a refused transaction raises
+    rewards, the lineup (SPEC 5), epoch processing at a boundary, the proof-of-work step
+    (this block's time-tie estimate; the retarget at a boundary), then the state root.
+    Raises InvalidBlock (and changes nothing) on any failure; a refused transaction raises
     :class:`InvalidTransactionInBlock`, which carries its index.
+
+    ``verified_txs`` holds ids of transactions whose signature the caller has verified
+    already (a node's mempool did at admission): their signature is not checked again,
+    which is most of the cost of a block. Everything else about them is, and so are the
+    header, ticket, certificate and Evidence vote signatures. The result does not depend
+    on it, as long as every id in it really was verified.
     """
     h = block.header
     tip = _check_header(state, genesis, block, verify_signatures)
@@ -622,7 +641,7 @@ def apply_block(state: StateReader, acc: bytes, genesis: Genesis, block: Block, 
         verify_commit_certificate(cert, genesis.chain_id, tip.height, tip.block_id,
                                   prev_active.pubkeys, verify_signatures=verify_signatures)
 
-    ctx = _Ctx(genesis, height, verify_signatures)
+    ctx = _Ctx(genesis, height, verify_signatures, verified_txs)
     apply_tx = _apply_tx
     for i, tx in enumerate(block.payload):
         try:
@@ -650,6 +669,8 @@ def apply_block(state: StateReader, acc: bytes, genesis: Genesis, block: Block, 
         _credit_block(work, rewards, _address(pk), each)
     work.put(KEY_PENDING, PendingReward(height, split.trustees))
 
+    _lineup_step(work, genesis.params, block, height)
+
     # epoch boundary (SPEC 4)
     boundary = height % genesis.params.epoch_blocks == 0
     returned: dict[bytes, int] = {}
@@ -672,6 +693,56 @@ def apply_block(state: StateReader, acc: bytes, genesis: Genesis, block: Block, 
         trustee_reward_pending=split.trustees, burned=burned, slashed=ctx.slashed,
         bonds_returned=MappingProxyType(returned), epoch_boundary=boundary,
         active_trustees=new_active.pubkeys, pow_difficulty=difficulty)
+
+
+def _lineup_corrupt() -> InvalidBlock:
+    return InvalidBlock("corrupt ledger state: the lineup expiry index does not match "
+                        "its entries")
+
+
+def _lineup_step(work: _Work, params: ChainParams, block: Block, height: int) -> None:
+    """SPEC 5 lineup duty: expire the duties that end with this block, then line up this
+    block's payroll until ``height + lineup_blocks``.
+
+    Runs after the transactions, so the block's own transactions (market matching, once
+    enabled) see the lineup of the blocks before it. Every live entry expires after the
+    tip, so the only bucket due is this height's: pruning costs what expires, not the size
+    of the lineup. A miner already lined up is moved to the new bucket (its ``until`` is
+    always the later one), with the sponsor and ``since`` of this payroll.
+    """
+    due_key = lineup_expiry_key(height)
+    due: LineupBucket | None = work.record(due_key, LineupBucket)
+    if due is not None:
+        for miner in due.miners:
+            key = lineup_key(miner)
+            entry: LineupEntry | None = work.record(key, LineupEntry)
+            if entry is None or entry.until != height:
+                raise _lineup_corrupt()
+            work.put(key, None)
+        work.put(due_key, None)
+    if params.lineup_blocks == 0 or not block.payroll:
+        return
+    until = min(height + params.lineup_blocks, MAX_U64)
+    for p in block.payroll:
+        miner = p.miner_pubkey
+        key = lineup_key(miner)
+        old: LineupEntry | None = work.record(key, LineupEntry)
+        if old is not None and old.until != until:
+            if old.until > until:
+                raise _lineup_corrupt()
+            old_key = lineup_expiry_key(old.until)
+            bucket: LineupBucket | None = work.record(old_key, LineupBucket)
+            if bucket is None or miner not in bucket.miners:
+                raise _lineup_corrupt()
+            rest = tuple(m for m in bucket.miners if m != miner)
+            work.put(old_key, LineupBucket(rest) if rest else None)
+        work.put(key, LineupEntry(miner, p.sponsor_pubkey, height, until))
+    new_key = lineup_expiry_key(until)
+    current: LineupBucket | None = work.record(new_key, LineupBucket)
+    members = (*(current.miners if current is not None else ()),
+               *(p.miner_pubkey for p in block.payroll))
+    work.put(new_key, LineupBucket.of(members))
+    work.put(KEY_LINEUP_HORIZON, LineupHorizon(until))
 
 
 def _pow_step(work: _Work, params: ChainParams, block: Block, height: int,
@@ -825,6 +896,35 @@ def read_pow_difficulty(state: StateReader) -> int:
     return rec.difficulty
 
 
+def read_lineup_entry(state: StateReader, miner_pubkey: bytes) -> LineupEntry | None:
+    """The lineup duty of ``miner_pubkey`` after the tip, or None if it is not lined up."""
+    return _read(state, lineup_key(miner_pubkey), LineupEntry)
+
+
+def read_lineup(state: StateReader) -> list[LineupEntry]:
+    """Every miner lined up after the tip (SPEC 5), latest ``until`` first, then by key.
+
+    Walks the expiry buckets from the horizon down to the tip: at most ``lineup_blocks``
+    reads plus one per entry, with nothing but ``get`` (an overlay or a snapshot serves).
+    """
+    tip = _read(state, KEY_TIP, Tip)
+    horizon: LineupHorizon | None = _read(state, KEY_LINEUP_HORIZON, LineupHorizon)
+    if tip is None or horizon is None:
+        return []
+    out: list[LineupEntry] = []
+    for until in range(horizon.until, tip.height, -1):
+        bucket: LineupBucket | None = _read(state, lineup_expiry_key(until), LineupBucket)
+        if bucket is None:
+            continue
+        for miner in bucket.miners:
+            entry = read_lineup_entry(state, miner)
+            if entry is None or entry.until != until:
+                raise DecodeError("corrupt ledger state: the lineup expiry index does not "
+                                  "match its entries")
+            out.append(entry)
+    return out
+
+
 @dataclass(frozen=True)
 class SupplyAudit:
     balances: int
@@ -877,6 +977,8 @@ __all__ = [
     "prev_active_trustees",
     "quorum",
     "read_account",
+    "read_lineup",
+    "read_lineup_entry",
     "read_pending_reward",
     "read_pow_difficulty",
     "read_pow_state",

@@ -7,6 +7,8 @@ or two nodes with the same ledger would disagree on the state root.
 
 Types: 16 Account, 17 Trustee, 18 Tip, 19 TrusteeList, 20 Supply, 21 PendingReward,
 22 BlockIdRecord, 23 PowState. 24-31 are reserved for the market (offers, orders, leases).
+32-45 are wire messages (``wire.py``), so the lineup records (SPEC 5 "lineup duty") that came
+after them take the next free numbers: 46 LineupEntry, 47 LineupBucket, 48 LineupHorizon.
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ PREFIX_ORDER = b"R"
 """Reserved for the market: resource orders."""
 PREFIX_LEASE = b"L"
 """Reserved for the market: leases."""
+PREFIX_LINEUP = b"P"
+"""Lined-up payroll miners, by public key (SPEC 5 "lineup duty")."""
+PREFIX_LINEUP_EXPIRY = b"Q"
+"""The lineup's expiry index: one bucket per ``until`` height, 8 bytes big-endian, so key
+order is expiry order and a block prunes exactly one bucket."""
 PREFIX_UNCOMMITTED = b"N"
 """Entries stored with the state but left out of the state root (see ``state.py``)."""
 
@@ -42,6 +49,7 @@ KEY_TRUSTEE_INDEX = PREFIX_GLOBAL + b"trustees"
 KEY_SUPPLY = PREFIX_GLOBAL + b"supply"
 KEY_PENDING = PREFIX_GLOBAL + b"pending_trustee_reward"
 KEY_POW = PREFIX_GLOBAL + b"pow"
+KEY_LINEUP_HORIZON = PREFIX_GLOBAL + b"lineup"
 KEY_TIP_ID = PREFIX_UNCOMMITTED + b"tip_id"
 
 
@@ -51,6 +59,15 @@ def account_key(address: bytes) -> bytes:
 
 def trustee_key(pubkey: bytes) -> bytes:
     return PREFIX_TRUSTEE + pubkey
+
+
+def lineup_key(miner_pubkey: bytes) -> bytes:
+    return PREFIX_LINEUP + miner_pubkey
+
+
+def lineup_expiry_key(until: int) -> bytes:
+    """Big-endian, so that a store's key order over ``Q`` is the order of expiry."""
+    return PREFIX_LINEUP_EXPIRY + until.to_bytes(8, "big")
 
 
 # --- records ----------------------------------------------------------------------------
@@ -306,3 +323,89 @@ class PowState(Record):
         estimates = tuple(enc.uint(e, "pow.estimate")
                           for e in enc.array(f[2], MAX_POW_ESTIMATES, "pow.estimates"))
         return cls(difficulty, estimates)
+
+
+@dataclass(frozen=True)
+class LineupEntry(Record):
+    """A payroll miner on lineup duty (SPEC 5): listed by ``daoli payroll``, preferred as a
+    supplier in market matching, and a relay for light clients.
+
+    ``since`` is the height of the newest block whose payroll listed the miner and
+    ``sponsor_pubkey`` that ticket's sponsor (where light clients reach the miner); the
+    duty covers the blocks ``since + 1`` to ``until``, and block ``until`` removes the entry.
+    """
+
+    TYPE: ClassVar[int] = 46
+    NAME: ClassVar[str] = "lineup_entry"
+    miner_pubkey: bytes
+    sponsor_pubkey: bytes
+    since: int
+    until: int
+
+    def to_fields(self) -> list[Any]:
+        return [self.TYPE, self.miner_pubkey, self.sponsor_pubkey, self.since, self.until]
+
+    @classmethod
+    def from_fields(cls, f: list[Any]) -> LineupEntry:
+        enc.expect_len(f, 5, "lineup_entry")
+        since = enc.uint(f[3], "lineup_entry.since")
+        until = enc.uint(f[4], "lineup_entry.until")
+        if until <= since:
+            raise DecodeError("lineup_entry: until must be after since")
+        return cls(enc.fixed_bytes(f[1], PUBKEY_LEN, "lineup_entry.miner_pubkey"),
+                   enc.fixed_bytes(f[2], PUBKEY_LEN, "lineup_entry.sponsor_pubkey"),
+                   since, until)
+
+
+@dataclass(frozen=True)
+class LineupBucket(Record):
+    """The miners whose lineup entry expires at one height (the key holds the height).
+
+    Sorted and unique, for one encoding per set, and never empty: an empty bucket is
+    deleted, so that the state (and its root) does not depend on how it got there.
+    """
+
+    TYPE: ClassVar[int] = 47
+    NAME: ClassVar[str] = "lineup_bucket"
+    miners: tuple[bytes, ...]
+
+    def to_fields(self) -> list[Any]:
+        return [self.TYPE, list(self.miners)]
+
+    @classmethod
+    def from_fields(cls, f: list[Any]) -> LineupBucket:
+        enc.expect_len(f, 2, "lineup_bucket")
+        keys = [enc.fixed_bytes(k, PUBKEY_LEN, "lineup_bucket.miner")
+                for k in enc.array(f[1], 1 << 20, "lineup_bucket")]
+        if not keys:
+            raise DecodeError("lineup_bucket: an empty bucket is not stored")
+        if keys != sorted(set(keys)):
+            raise DecodeError("lineup_bucket: keys must be sorted and unique")
+        return cls(tuple(keys))
+
+    @classmethod
+    def of(cls, keys: Any) -> LineupBucket:
+        return cls(tuple(sorted(set(keys))))
+
+
+@dataclass(frozen=True)
+class LineupHorizon(Record):
+    """The ``until`` of the most recently lined-up miners: every live entry expires in
+    ``(tip height, horizon]``.
+
+    Readers need it to find the live buckets without knowing ``lineup_blocks`` (a genesis
+    parameter that the state does not hold). Absent until the first non-empty payroll, so
+    chains whose blocks carry no payroll keep the state roots they had before the lineup.
+    """
+
+    TYPE: ClassVar[int] = 48
+    NAME: ClassVar[str] = "lineup_horizon"
+    until: int
+
+    def to_fields(self) -> list[Any]:
+        return [self.TYPE, self.until]
+
+    @classmethod
+    def from_fields(cls, f: list[Any]) -> LineupHorizon:
+        enc.expect_len(f, 2, "lineup_horizon")
+        return cls(enc.uint(f[1], "lineup_horizon.until"))

@@ -6,11 +6,14 @@ They are injected so that one machine serves two adapters without forking its ru
   state depend only on the parent state and the block, so they are computed once per block
   id) and uses stand-in signatures (:class:`TrustingVerifier`, fast signers);
 * the **node** checks blocks against its own LMDB store and verifies real ECDSA
-  (:class:`EcdsaVerifier`), signing with its local key or, later, a remote signer.
+  (:class:`EcdsaVerifier`, wrapped in a :class:`CachingVerifier` so that each transaction's
+  signature is verified once per node: at mempool admission, not again in every block that
+  carries it), signing with its local key or, later, a remote signer.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -25,7 +28,10 @@ from daoli.core.vote import CommitCertificate, Vote
 class TipState(Protocol):
     """A ledger state with its accumulator: what ``build_block`` builds on."""
 
-    acc: bytes
+    @property
+    def acc(self) -> bytes:
+        """Read-only here, so a store view that computes it satisfies the protocol too."""
+        ...
 
     def get(self, key: bytes) -> bytes | None: ...
 
@@ -126,6 +132,107 @@ class TrustingVerifier:
                     block_id: bytes, voters: Sequence[bytes]) -> None:
         verify_commit_certificate(cert, chain_id, height, block_id, voters,
                                   verify_signatures=False)
+
+
+DEFAULT_MAX_TXS = 200_000
+"""Transaction verdicts a :class:`CachingVerifier` remembers: a few blocks' worth of a full
+mempool, about 30 MB."""
+DEFAULT_MAX_VOTES = 50_000
+"""Vote verdicts remembered: a trustee re-gossips its votes every cycle while a height is
+undecided, so the same vote arrives again and again."""
+
+
+class _Verdicts:
+    """A bounded id -> verdict map; the oldest insertion is forgotten first.
+
+    Insertion order only (no refresh on a hit), so what is remembered depends on nothing
+    but the sequence of ids checked: deterministic, and no clock is needed.
+    """
+
+    __slots__ = ("_items", "max_entries")
+
+    def __init__(self, max_entries: int) -> None:
+        if max_entries < 1:
+            raise ValueError("a verdict cache needs room for at least one entry")
+        self.max_entries = max_entries
+        self._items: OrderedDict[bytes, bool] = OrderedDict()
+
+    def get(self, key: bytes) -> bool | None:
+        return self._items.get(key)
+
+    def put(self, key: bytes, verdict: bool) -> None:
+        items = self._items
+        items[key] = verdict
+        if len(items) > self.max_entries:
+            items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class VerifiedIds:
+    """The ids a :class:`CachingVerifier` currently remembers as verified True.
+
+    A live view (a ``Container[bytes]``), what ``apply_block(verified_txs=...)`` and
+    ``StoreChain(verified_txs=...)`` take. An id forgotten by the bound is merely verified
+    again; an id seen False is never in it.
+    """
+
+    __slots__ = ("_verdicts",)
+
+    def __init__(self, verdicts: _Verdicts) -> None:
+        self._verdicts = verdicts
+
+    def __contains__(self, key: object) -> bool:
+        return type(key) is bytes and self._verdicts.get(key) is True
+
+
+class CachingVerifier:
+    """Any :class:`Verifier`, remembering its verdicts by object id.
+
+    Ids are SHA-256 of the canonical encoding, signature included, so one id always names
+    the same signer, signing bytes and signature, and the remembered verdict is exactly the
+    one the inner verifier would give again; caching refusals too makes a replayed forgery
+    cheap. Certificates are delegated unchanged (each is checked once per block anyway).
+    """
+
+    def __init__(self, inner: Verifier, *, max_txs: int = DEFAULT_MAX_TXS,
+                 max_votes: int = DEFAULT_MAX_VOTES) -> None:
+        self.inner = inner
+        self.trusted = inner.trusted
+        self._txs = _Verdicts(max_txs)
+        self._votes = _Verdicts(max_votes)
+        self.verified_tx_ids = VerifiedIds(self._txs)
+        """Ids of transactions verified True and still remembered."""
+
+    def tx(self, tx: Transaction) -> bool:
+        tid = tx.id
+        verdict = self._txs.get(tid)
+        if verdict is None:
+            verdict = bool(self.inner.tx(tx))
+            self._txs.put(tid, verdict)
+        return verdict
+
+    def vote(self, vote: Vote) -> bool:
+        vid = vote.id
+        verdict = self._votes.get(vid)
+        if verdict is None:
+            verdict = bool(self.inner.vote(vote))
+            self._votes.put(vid, verdict)
+        return verdict
+
+    def certificate(self, cert: CommitCertificate, chain_id: str, height: int,
+                    block_id: bytes, voters: Sequence[bytes]) -> None:
+        self.inner.certificate(cert, chain_id, height, block_id, voters)
+
+    @property
+    def cached_txs(self) -> int:
+        """Transaction verdicts remembered (True or False)."""
+        return len(self._txs)
+
+    @property
+    def cached_votes(self) -> int:
+        return len(self._votes)
 
 
 class SecretSigner:

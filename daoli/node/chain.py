@@ -10,7 +10,7 @@ real signatures (``check_block(..., verify_signatures=True)``), unlike the simul
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 
 from daoli.core.address import address_bytes_of
 from daoli.core.block import Block
@@ -58,9 +58,15 @@ class Overlay:
 
 
 class StoreChain:
-    def __init__(self, store: BlockStore, genesis: Genesis) -> None:
+    """``verified_txs`` holds ids of transactions whose signature this node verified already
+    (``CachingVerifier.verified_tx_ids``, filled at mempool admission): blocks carrying them
+    are checked without verifying those signatures a second time."""
+
+    def __init__(self, store: BlockStore, genesis: Genesis,
+                 verified_txs: Container[bytes] | None = None) -> None:
         self.store = store
         self.genesis = genesis
+        self.verified_txs = verified_txs
         stored = store.genesis()
         if stored is None:
             store.init_genesis(genesis, genesis_diff(genesis))
@@ -88,7 +94,8 @@ class StoreChain:
         parent = self._state(block.header.parent_id)
         if parent is None:
             return BlockCheck(UNKNOWN_PARENT)  # not cached: the parent may come later
-        c = check_block(parent, parent.acc, self.genesis, block, verify_signatures=True)
+        c = check_block(parent, parent.acc, self.genesis, block, verify_signatures=True,
+                        verified_txs=self.verified_txs)
         if len(self._checks) >= MAX_CHECKED:
             oldest = next(iter(self._checks))
             self._forget(oldest)

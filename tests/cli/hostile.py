@@ -66,7 +66,7 @@ FILE_SIZE_LIMIT = 512 << 20
 OUTPUT_CAP = 4 << 20
 UNPRIVILEGED_USER = "nobody"
 TEMPLATE_PASSWORD = "hunter2"
-EXCLUDED_COMMANDS: frozenset[tuple[str, ...]] = frozenset()
+EXCLUDED_COMMANDS: frozenset[tuple[str, ...]] = frozenset({("node", "start")})
 """Command paths the campaign must not run (e.g. a future long-running ``daoli node run``);
 they need their own harness with a stop condition."""
 

@@ -58,6 +58,8 @@ KIND_EVIDENCE = 4
 K_TIP, K_ACTIVE, K_PREV_ACTIVE, K_TRUSTEES = b"Gtip", b"Gactive", b"Gprev_active", b"Gtrustees"
 K_SUPPLY, K_PENDING, K_POW, K_TIP_ID = (
     b"Gsupply", b"Gpending_trustee_reward", b"Gpow", b"Ntip_id")
+R_LINEUP_ENTRY, R_LINEUP_BUCKET, R_LINEUP_HORIZON = 46, 47, 48  # §7 "Lineup duty"
+P_LINEUP, P_LINEUP_EXPIRY, K_LINEUP_HORIZON = b"P", b"Q", b"Glineup"
 SLASHED = 3
 ACC_BYTES = 512  # AdHash over Z/2^4096
 
@@ -357,6 +359,13 @@ def test_two_blocks_with_slashing_and_certificate_from_the_doc() -> None:
     after1[K_SUPPLY] = cbor([R_SUPPLY, total, s, burned1, BOND_A])
     after1[K_PREV_ACTIVE] = state[K_ACTIVE]  # both genesis trustees voted on block 1
     after1[K_TIP] = cbor([R_TIP, 1, cycle1, time1])
+    # §7 "Lineup duty": the payroll miner is lined up until 1 + lineup_blocks
+    until = 1 + params["lineup_blocks"]
+    after1[P_LINEUP + pub(PAYROLL_MINER)] = cbor([R_LINEUP_ENTRY, pub(PAYROLL_MINER),
+                                                  pub(SPONSOR), 1, until])
+    after1[P_LINEUP_EXPIRY + until.to_bytes(8, "big")] = cbor([R_LINEUP_BUCKET,
+                                                               [pub(PAYROLL_MINER)]])
+    after1[K_LINEUP_HORIZON] = cbor([R_LINEUP_HORIZON, until])
     _, header1 = doc_header(1, cycle1, time1, genesis_id, winner, [sha(cbor(tx_array))],
                             [sha(cbor(payroll))], after1.root, None, SPONSOR)
     block1_id = sha(cbor(header1))
