@@ -33,7 +33,7 @@ def test_scripting_example() -> None:
 
 
 @pytest.mark.slow
-def test_demo_runs_the_simulator_then_a_dev_chain() -> None:
+def test_demo_runs_the_simulator_then_a_live_dev_chain() -> None:
     result = _run("examples/demo.sh", "--heights", "10")
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -41,3 +41,8 @@ def test_demo_runs_the_simulator_then_a_dev_chain() -> None:
     assert "Initialised node home" in out and "1,000,000 DLC" in out
     assert '"name": "dev"' in out
     assert "recovery phrase written to" in out and "(mode 0600)" in out
+    # the chain live: a real node finalizes blocks, moves 25 DLC, and stops cleanly
+    assert '"event": "started"' in out
+    assert "final at height" in out
+    assert "alice (dlc1" in out and ": 25 DLC (2,500,000,000 li)" in out
+    assert out.rstrip().endswith("node stopped")

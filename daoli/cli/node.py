@@ -42,7 +42,7 @@ from daoli.core.crypto import pubkey_from_secret
 from daoli.core.peerid import peer_id_of_secret
 from daoli.errors import EXIT_FAILED, DaoliError
 from daoli.files import show
-from daoli.node.config import LOG_LEVELS, check_multiaddr, parse_host_port
+from daoli.node.config import LOG_LEVELS, MAX_LOCAL_MINERS, check_multiaddr, parse_host_port
 from daoli.node.home import Home
 
 if TYPE_CHECKING:
@@ -184,14 +184,16 @@ def start(
         "--api", metavar="HOST:PORT", help="Where the local API listens (overrides the home's "
         "api_listen).", show_default=False)] = None,
     trustee: Annotated[bool | None, typer.Option(
-        "--trustee/--no-trustee", help="Vote when the signer key is an active trustee.",
+        "--trustee/--no-trustee", help="Vote when the signer key is an active trustee "
+        "(overrides the home's trustee).",
         show_default="yes")] = None,
     mine: Annotated[int | None, typer.Option(
-        "--mine", metavar="N", min=0, max=1024, help="Miner keys to mine with on this node.",
+        "--mine", metavar="N", min=0, max=MAX_LOCAL_MINERS,
+        help="Miner keys to mine with on this node (overrides the home's mine).",
         show_default="1 on a chain this home created, else 0")] = None,
     sponsor: Annotated[bool | None, typer.Option(
         "--sponsor/--no-sponsor", help="Accept tickets from light miners ('daoli mine') "
-        "through the API.", show_default="yes")] = None,
+        "through the API (overrides the home's sponsor).", show_default="yes")] = None,
     log_level: Annotated[str | None, typer.Option(
         "--log-level", help="|".join(LOG_LEVELS), show_default="the home's log_level")] = None,
     home: HomeOpt = None,

@@ -145,6 +145,9 @@ class MachineConfig:
     """Bytes of mempool transactions a proposal may carry; None: ``max_block_bytes`` less
     64 KiB for the header, payroll and certificate."""
     max_orphans: int = MAX_ORPHANS
+    vote: bool = True
+    """Vote (and sign proposals' precommits) when this node's key is an active trustee;
+    False: follow the chain as an observer (``daoli node start --no-trustee``)."""
 
 
 class NodeMachine:
@@ -340,7 +343,7 @@ class NodeMachine:
         self.lottery.set_tip(tip_h, tip_id, tip_cycle, now, params=params)
         # Below the signing record's height (a restart on a store that lost blocks) this
         # node only observes: it must not sign again where it may already have signed.
-        me = self.pub if self.sign_state.may_sign(self.height) else None
+        me = self.pub if self.config.vote and self.sign_state.may_sign(self.height) else None
         self.hs = HeightState(self.chain_id, self.height, tip_id, me, self._sign_vote,
                               chain.voters_after(tip_id), self.params)
         self.seen = set()

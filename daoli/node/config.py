@@ -38,6 +38,8 @@ from daoli.files import (
 DEFAULT_P2P_PORT = 26656
 DEFAULT_API_PORT = 26657
 LOG_LEVELS = ("debug", "info", "warning", "error")
+MAX_LOCAL_MINERS = 64
+"""Local miner keys a node mines with at most (``--mine``, ``mine``)."""
 
 MAX_SHOWN = 60
 """Longest piece of a user's value quoted in a message (the rest becomes '...')."""
@@ -274,6 +276,12 @@ class NodeConfig:
     bootstrap_peers: tuple[str, ...] = ()
     """Multiaddrs with /p2p/<peer id>, dialled at start-up."""
     log_level: str = "info"
+    trustee: bool = True
+    """Vote when the signer key is an active trustee (``--no-trustee`` overrides)."""
+    mine: int = -1
+    """Local miner keys; -1: 1 on a chain this home created (it holds dev.password), else 0."""
+    sponsor: bool = True
+    """Accept tickets from light miners through the API."""
 
     def __post_init__(self) -> None:
         check_multiaddr(self.p2p_listen, "p2p_listen", listen=True)
@@ -288,6 +296,13 @@ class NodeConfig:
             raise ConfigError("bootstrap_peers must be an array of multiaddr strings")
         for i, peer in enumerate(self.bootstrap_peers):
             check_multiaddr(peer, f"bootstrap_peers[{i}]", peer_id=True)
+        for key in ("trustee", "sponsor"):
+            if type(getattr(self, key)) is not bool:
+                raise ConfigError(f"{key} must be true or false, got "
+                                  f"{describe(getattr(self, key))}")
+        if type(self.mine) is not int or not -1 <= self.mine <= MAX_LOCAL_MINERS:
+            raise ConfigError(f"mine must be an integer from -1 (automatic) to "
+                              f"{MAX_LOCAL_MINERS}, got {describe(self.mine)}")
         if type(self.log_level) is not str or self.log_level not in LOG_LEVELS:
             got = (clip(self.log_level) if type(self.log_level) is str
                    else describe(self.log_level))
@@ -303,7 +318,8 @@ class NodeConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {"p2p_listen": self.p2p_listen, "api_listen": self.api_listen,
-                "bootstrap_peers": list(self.bootstrap_peers), "log_level": self.log_level}
+                "bootstrap_peers": list(self.bootstrap_peers), "log_level": self.log_level,
+                "trustee": self.trustee, "mine": self.mine, "sponsor": self.sponsor}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NodeConfig:

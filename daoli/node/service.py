@@ -83,7 +83,7 @@ from daoli.machine.ports import CachingVerifier, EcdsaVerifier, SecretSigner
 from daoli.net.p2p import P2P, Inbound, NetConfig, open_p2p
 from daoli.node.api import build_app, ensure_token, serve_api
 from daoli.node.chain import StoreChain
-from daoli.node.config import NodeConfig, check_multiaddr, parse_host_port
+from daoli.node.config import MAX_LOCAL_MINERS, NodeConfig, check_multiaddr, parse_host_port
 from daoli.node.home import Home
 from daoli.node.metrics import NodeMetrics
 from daoli.node.options import NodeOptions
@@ -169,12 +169,13 @@ class Node:
         self.signfile = SignStateFile(home.path / SIGN_STATE_FILE)
         sign_state = self.signfile.load()
         self.machine = NodeMachine(genesis, self.chain, SecretSigner(secret), self.verifier,
-                                   MachineConfig(), sign_state=sign_state)
-        n_miners = options.mine if options.mine is not None else (
+                                   MachineConfig(vote=config.trustee),
+                                   sign_state=sign_state)
+        n_miners = config.mine if config.mine >= 0 else (
             1 if home.dev_password_file.exists() else 0)
         self.miners = [miner_secret(secret, i) for i in range(n_miners)]
         self.miner_pubs = [pubkey_from_secret(s) for s in self.miners]
-        self.sponsor = options.sponsor is not False
+        self.sponsor = config.sponsor
         self.timers: list[tuple[float, int, Any]] = []
         self._seq = itertools.count()
         self.events_send, self.events_recv = trio.open_memory_channel[Any](EVENT_QUEUE)
@@ -741,7 +742,13 @@ def _settings(home: Home, options: NodeOptions) -> NodeConfig:
     for i, b in enumerate(options.bootstrap):
         check_multiaddr(b, f"--bootstrap[{i}]", peer_id=True)
     level = options.log_level or config.log_level
-    return NodeConfig(p2p_listen=listen, api_listen=api, bootstrap_peers=boot, log_level=level)
+    mine = config.mine if options.mine is None else options.mine
+    if not -1 <= mine <= MAX_LOCAL_MINERS:
+        raise ConfigError(f"--mine must be from 0 to {MAX_LOCAL_MINERS}")
+    return NodeConfig(p2p_listen=listen, api_listen=api, bootstrap_peers=boot, log_level=level,
+                      trustee=config.trustee if options.trustee is None else options.trustee,
+                      mine=mine,
+                      sponsor=config.sponsor if options.sponsor is None else options.sponsor)
 
 
 def _setup_logging(home: Home, level_name: str) -> int:

@@ -388,3 +388,20 @@ def test_below_its_recorded_height_a_trustee_only_observes() -> None:
     fresh = Net().machines[0]
     fresh.start(float(GENESIS_MS - 500))
     assert fresh.hs is not None and fresh.hs.is_voter
+
+
+def test_a_machine_configured_not_to_vote_only_observes_and_still_follows() -> None:
+    """``daoli node start --no-trustee``: a trustee key that must not vote here (it is
+    voting elsewhere, or the operator wants a follower) signs nothing, and with three of
+    four trustees voting the chain still finalizes and the observer follows it."""
+    from daoli.machine.node import MachineConfig
+
+    net = Net()
+    m = net.machines[3]
+    m.config = MachineConfig(vote=False)
+    net.start()
+    run_heights(net, 2)
+    assert m.hs is not None and not m.hs.is_voter
+    assert len(net.commits[3]) >= 2
+    assert not [e for e in of_type(net.log, fx.GossipVote, 3)]
+    assert not [e for e in of_type(net.log, fx.PersistVote, 3)]

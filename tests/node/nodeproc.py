@@ -163,8 +163,8 @@ def peer_id_of(home: Path) -> str:
 
 
 def make_network(root: Path, n: int, *, chain_id: str = "devnet-test",
-                 params: ChainParams | None = None, trustees: int | None = None
-                 ) -> list[NodeProc]:
+                 params: ChainParams | None = None, trustees: int | None = None,
+                 allocations: tuple[Allocation, ...] = ()) -> list[NodeProc]:
     """``n`` homes on one chain: the first ``trustees`` (default all) genesis trustees,
     every node a miner, fixed ports, each bootstrapping from all the others; node 0's
     ``dev`` wallet holds the funds."""
@@ -179,7 +179,8 @@ def make_network(root: Path, n: int, *, chain_id: str = "devnet-test",
                      for i, h in enumerate(homes[:n if trustees is None else trustees]))
     dev = inits[0]["dev_wallet"]["address"]
     genesis = Genesis(chain_id, int(time.time()) * 1000, params,
-                      (Allocation(decode_address(dev), DEV_WALLET_FUNDS),), trustees)
+                      (Allocation(decode_address(dev), DEV_WALLET_FUNDS), *allocations),
+                      trustees)
     text = dump_genesis_toml(genesis)
     for i, h in enumerate(homes):
         (h / "genesis.toml").write_text(text)

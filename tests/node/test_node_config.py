@@ -363,3 +363,21 @@ def test_bootstrap_peer_with_peer_id_is_accepted() -> None:
 def test_chain_id_with_trailing_newline_is_not_a_chain_id() -> None:
     with pytest.raises(ConfigError):
         Genesis("net-1\n", 0, ChainParams())
+
+
+def test_roles_in_config_toml_are_checked() -> None:
+    from daoli.node.config import MAX_LOCAL_MINERS, NodeConfig, parse_config_toml
+
+    cfg = parse_config_toml(b'mine = 3\ntrustee = false\nsponsor = false\n', "config.toml")
+    assert (cfg.mine, cfg.trustee, cfg.sponsor) == (3, False, False)
+    assert NodeConfig().mine == -1 and NodeConfig().trustee and NodeConfig().sponsor
+    for bad, what in ((b"mine = 65\n", "mine must be"), (b"mine = true\n", "mine must be"),
+                      (b'trustee = "yes"\n', "trustee must be true or false"),
+                      (b"sponsor = 1\n", "sponsor must be true or false")):
+        with pytest.raises(ConfigError, match=what):
+            parse_config_toml(bad, "config.toml")
+    assert MAX_LOCAL_MINERS == 64
+    # a config written by dump_config_toml reads back the same
+    from daoli.node.config import dump_config_toml
+    again = parse_config_toml(dump_config_toml(cfg).encode(), "config.toml")
+    assert again == cfg
