@@ -33,6 +33,9 @@ from dataclasses import dataclass
 
 from daoli.core.tx import MAX_TX_BYTES, Transaction
 
+NONCE_GAP = "nonce gap"
+"""Leads the reason of a refusal for a missing earlier nonce only: such a transaction may
+be held aside until the gap closes (every other check passed)."""
 ADDED = "added"
 REPLACED = "replaced"
 
@@ -165,7 +168,7 @@ class Mempool:
             self._remove(old)
             evicted.append(old)
         elif tx.nonce > base and tx.nonce - 1 not in pending:
-            return _rejected(f"nonce gap: {tx.nonce - 1} is missing")
+            return _rejected(f"{NONCE_GAP}: {tx.nonce - 1} is missing")
         room = self._make_room(tx, size)
         if room is None:
             if old is not None:  # put the replaced one back: the pool must not lose it

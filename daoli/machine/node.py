@@ -41,7 +41,7 @@ from daoli.core.ibft import (
     should_propose,
 )
 from daoli.core.lottery import Lottery, lot, seed
-from daoli.core.mempool import Mempool
+from daoli.core.mempool import NONCE_GAP, Mempool
 from daoli.core.params import ChainParams
 from daoli.core.reasons import DropReason
 from daoli.core.ticket import Ticket
@@ -117,6 +117,9 @@ TICKET_REASONS: dict[str, DropReason] = {
 }
 """The lottery's decisions as drop reasons (only faults become ``Dropped`` effects)."""
 
+ADDED_TO_POOL = "pooled"
+HELD = "held"
+REFUSED = "refused"
 MAX_ORPHANS = 10_000
 """Transactions held back for a missing earlier nonce (gossip reorders them)."""
 MAX_FUTURE_TICKETS = 100_000
@@ -815,19 +818,41 @@ class NodeMachine:
 
     def add_tx(self, tx: Transaction) -> bool:
         """Admit ``tx`` to our pool; one that arrived ahead of a missing nonce waits aside."""
+        return self._admit(tx)[0] == ADDED_TO_POOL
+
+    def _admit(self, tx: Transaction) -> tuple[str, str]:
+        """(pooled | held | refused, the mempool's reason when not pooled)."""
         res = self.mempool.add(tx, self.nonce_of)
         sender = tx.sender_pubkey
         if res.ok:
             if sender in self.orphans:
                 self._adopt(sender)
-            return True
-        if (tx.nonce > self.nonce_of(sender) and tx.id not in self.mempool
-                and self.n_orphans < self.config.max_orphans):
+            return ADDED_TO_POOL, ""
+        if res.reason.startswith(NONCE_GAP) and self.n_orphans < self.config.max_orphans:
             pending = self.orphans.setdefault(sender, {})
             if tx.nonce not in pending:
                 pending[tx.nonce] = tx
                 self.n_orphans += 1
-        return False
+            return HELD, res.reason
+        return REFUSED, res.reason
+
+    def on_local_tx(self, now: float, tx: Transaction) -> tuple[str, str]:
+        """A transaction submitted to this node (its API): admitted by the same rules as a
+        peer's, with the outcome for the submitter: ``accepted`` (pooled, or held for a
+        missing earlier nonce), ``known`` or ``rejected`` with a one-line reason. The
+        adapter publishes accepted ones (peers' transactions are relayed by gossip)."""
+        self._tick(now)
+        if tx.chain_id != self.chain_id:
+            return "rejected", f"{DropReason.WRONG_CHAIN.value}: chain id {tx.chain_id!r}"
+        if tx.id in self.mempool or any(o.id == tx.id for o in
+                                        self.orphans.get(tx.sender_pubkey, {}).values()):
+            return "known", ""
+        if not self.verifier.tx(tx):
+            return "rejected", DropReason.BAD_SIGNATURE.value
+        outcome, reason = self._admit(tx)
+        if outcome == REFUSED:
+            return "rejected", reason
+        return "accepted", ""
 
     def _adopt(self, sender: bytes) -> None:
         """Move ``sender``'s held-back transactions into the pool while the gap is closed."""

@@ -279,7 +279,7 @@ class Node:
             results: list[tuple[str, str]] = []
             accepted: list[Transaction] = []
             for tx in item.items:
-                results.append(self._admit(tx, now))
+                results.append(m.on_local_tx(now, tx))
                 if results[-1][0] == "accepted":
                     accepted.append(tx)
             self.metrics.set_mempool(len(m.mempool))
@@ -310,26 +310,6 @@ class Node:
             for e in item.items:
                 self.own_tickets.add(e[1])
             await self.run_effects(m.on_own_tickets(now, item.height, item.items))
-
-    def _admit(self, tx: Transaction, now: float) -> tuple[str, str]:
-        m = self.machine
-        if tx.chain_id != self.genesis.chain_id:
-            return "rejected", DropReason.WRONG_CHAIN.value
-        if tx.id in m.mempool:
-            return "known", ""
-        if not self.verifier.tx(tx):
-            return "rejected", DropReason.BAD_SIGNATURE.value
-        expected = m.nonce_of(tx.sender_pubkey)
-        if tx.nonce < expected:
-            return "rejected", DropReason.NONCE_USED.value
-        if tx.fee < self.genesis.params.min_fee:
-            return "rejected", DropReason.FEE_TOO_LOW.value
-        m._tick(now)
-        if m.add_tx(tx) or tx.id in m.mempool:
-            return "accepted", ""
-        if any(tx.id == o.id for o in m.orphans.get(tx.sender_pubkey, {}).values()):
-            return "accepted", ""  # waits for the missing earlier nonce
-        return "rejected", DropReason.MEMPOOL_FULL.value
 
     def _ticket_problem(self, t: Ticket) -> str | None:
         m = self.machine
@@ -640,8 +620,12 @@ class Node:
         return self.net.peer_views() if self.net is not None else []
 
     def pooled(self, txid: bytes) -> Transaction | None:
-        tx = self.machine.mempool.get(txid)
-        return tx if tx is not None else self.committing.get(txid)
+        m = self.machine
+        tx = m.mempool.get(txid) or self.committing.get(txid)
+        if tx is None and m.n_orphans:
+            tx = next((o for held in m.orphans.values() for o in held.values()
+                       if o.id == txid), None)
+        return tx
 
     def mempool_txs(self) -> list[Transaction]:
         return self.machine.mempool.transactions()

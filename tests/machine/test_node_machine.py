@@ -405,3 +405,34 @@ def test_a_machine_configured_not_to_vote_only_observes_and_still_follows() -> N
     assert len(net.commits[3]) >= 2
     assert not [e for e in of_type(net.log, fx.GossipVote, 3)]
     assert not [e for e in of_type(net.log, fx.PersistVote, 3)]
+
+
+def test_a_locally_submitted_transaction_gets_its_outcome_and_reason() -> None:
+    """The API's admission is the machine's: the same pool rules as for a peer's, with the
+    reason a submitter needs when refused."""
+    from daoli.core.crypto import pubkey_from_secret
+    from daoli.core.tx import Transaction, Transfer
+
+    net = Net()
+    m = net.machines[0]
+    m.start(float(GENESIS_MS - 500))
+    key = secret("trustee", 1)
+    pub = pubkey_from_secret(key)
+    cid = net.genesis.chain_id
+    now = float(GENESIS_MS)
+
+    def tx(nonce: int, fee: int = 1000, chain: str = cid) -> Transaction:
+        return Transaction(chain, pub, nonce, fee, Transfer(bytes(20), 1)).signed(key)
+
+    assert m.on_local_tx(now, tx(0)) == ("accepted", "")
+    assert m.on_local_tx(now, tx(0)) == ("known", "")
+    assert m.on_local_tx(now, tx(2)) == ("accepted", "")  # held until nonce 1 arrives
+    assert m.on_local_tx(now, tx(2)) == ("known", "")
+    assert m.on_local_tx(now, tx(1)) == ("accepted", "")
+    assert {t.nonce for t in m.mempool.transactions()} == {0, 1, 2}  # the gap closed
+    status, reason = m.on_local_tx(now, tx(3, fee=1))
+    assert status == "rejected" and "min_fee" in reason
+    status, reason = m.on_local_tx(now, tx(0, chain="other"))
+    assert status == "rejected" and reason.startswith("wrong_chain")
+    forged = replace(tx(4), sig=bytes(64))
+    assert m.on_local_tx(now, forged) == ("rejected", "bad_signature")
