@@ -507,3 +507,27 @@ def test_mine_sends_valid_tickets(cli: Callable[..., Any], stub: StubNode) -> No
     assert "done (duration)" in r.stdout
     error(cli("mine", "--wallet", "alice", "--duration", "inf", node=stub.url), 2)
     error(cli("mine", "--wallet", "alice", "--sponsor", "nope", node=stub.url), 2)
+
+
+def test_commands_that_do_not_start_a_node_never_import_libp2p(tmp_path: Path) -> None:
+    """``import libp2p`` costs about a second: only ``daoli node start`` may pay it."""
+    home = tmp_path / "h"
+    code = (
+        "import sys; from daoli.cli.app import run\n"
+        f"home = {str(home)!r}\n"
+        "for args in (['init', '--home', home], ['node', 'id', '--home', home],\n"
+        "             ['node', 'start', '--help'], ['chain', 'status', '--help'],\n"
+        "             ['--node', 'http://127.0.0.1:9', 'chain', 'status', '--home', home],\n"
+        "             ['wallet', 'list', '--home', home], ['mine', '--help']):\n"
+        "    try:\n"
+        "        run(args)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "sys.stderr.write('MODULES ' + str(sorted({m.split('.')[0] for m in sys.modules\n"
+        "                                  if m.split('.')[0] in ('libp2p', 'multiaddr',\n"
+        "                                  'fastecdsa', 'trio', 'hypercorn', 'starlette')})))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, check=False)
+    line = [x for x in result.stderr.splitlines() if x.startswith("MODULES ")]
+    assert line, result.stderr[-2000:]
+    assert "libp2p" not in line[0] and "hypercorn" not in line[0], line[0]

@@ -11,14 +11,22 @@ from pathlib import Path
 
 import pytest
 
-from daoli.core.address import address_of, decode_address
+from daoli.core.address import address_bytes_of, address_of, decode_address, encode_address
+from daoli.core.block import Block
 from daoli.core.crypto import pubkey_from_secret
-from daoli.core.tx import Transaction, Transfer
+from daoli.core.genesis import Allocation
+from daoli.core.params import LI_PER_DLC
+from daoli.core.tx import MAX_MEMO, Transaction, Transfer
+from daoli.core.wire import MAX_GOSSIP_BYTES
 from daoli.node.home import Home
 from daoli.wallet.keystore import decrypt_keystore, read_keystore_file
 from tests.node.nodeproc import NodeProc, init_home, make_network, running, wait_for
 
 pytestmark = pytest.mark.slow
+
+
+def address_of_bytes(raw: bytes) -> str:
+    return encode_address(raw)
 
 
 def dev_secret(home: Path) -> bytes:
@@ -117,10 +125,61 @@ def test_a_killed_node_restarts_and_catches_up(tmp_path: Path) -> None:
         stop_all(nodes)
 
 
-def test_a_node_of_another_chain_is_refused(tmp_path: Path) -> None:
+def test_a_late_node_syncs_from_height_0_and_then_votes(tmp_path: Path) -> None:
+    nodes = make_network(tmp_path, 4)
+    with running(nodes):
+        for node in nodes[:3]:  # q = 3 of 4: the chain runs without node 3
+            node.start()
+        wait_for("height 6 without the fourth", lambda: nodes[0].height() >= 6, timeout=90)
+        late = nodes[3]
+        late.start()  # an empty store: everything from height 1 comes by sync
+        target = nodes[0].height()
+        wait_for("the late node catches up", lambda: late.height() >= target, timeout=60)
+        assert (late.get(f"/v1/blocks/{target}")["id"]
+                == nodes[0].get(f"/v1/blocks/{target}")["id"])
+        pub = Home(late.home).signer_pubkey()
+
+        def certified_by_late() -> bool:
+            raw = nodes[0].get("/v1/blocks/latest")["raw"]
+            cert = Block.decode(bytes.fromhex(raw)).last_commit
+            return cert is not None and any(s.trustee_pubkey == pub for s in cert.sigs)
+
+        wait_for("its precommits certify blocks", certified_by_late, timeout=60)
+        stop_all(nodes)
+
+
+def test_blocks_too_large_for_gossip_are_announced_by_header_and_fetched(
+        tmp_path: Path) -> None:
+    keys = [bytes([2]) + i.to_bytes(31, "big") for i in range(1, 41)]
+    pubs = [pubkey_from_secret(k) for k in keys]
+    allocs = tuple(Allocation(address_bytes_of(p), 100 * LI_PER_DLC) for p in pubs)
+    nodes = make_network(tmp_path, 2, allocations=allocs)
+    with running(nodes):
+        for node in nodes:
+            node.start()
+        wait_for("height 2", lambda: all(nd.height() >= 2 for nd in nodes), timeout=60)
+        chain_id = nodes[0].get("/v1/status")["chain_id"]
+        to = address_bytes_of(pubkey_from_secret(bytes([3]) * 32))
+        memo = b"m" * MAX_MEMO
+        txs = [Transaction(chain_id, pubs[s], n, 1000, Transfer(to, 1, memo)).signed(keys[s])
+               for n in range(50) for s in range(len(keys))]  # 2,000 of ~440 bytes
+        for i in range(0, len(txs), 1000):
+            res = nodes[0].post("/v1/txs", {"txs": [t.encoded.hex() for t in txs[i:i + 1000]]})
+            assert all(r["status"] == "accepted" for r in res["results"])
+        last = txs[-1].id.hex()
+        wait_for("all final on the other node", lambda: final(nodes[1], last), timeout=90)
+        sizes = [b["size"] for b in nodes[1].get("/v1/blocks", **{"from": 1})["blocks"]]
+        assert max(sizes) > MAX_GOSSIP_BYTES, sizes
+        assert balance(nodes[1], address_of_bytes(to)) == len(txs)
+        stop_all(nodes)
+
+
+@pytest.mark.parametrize("chain_id", ["other-chain", "devnet-test"])
+def test_a_node_of_another_chain_or_genesis_is_refused(tmp_path: Path, chain_id: str) -> None:
+    """Another chain id, or the same chain id with another genesis (same topics!)."""
     nodes = make_network(tmp_path / "a", 2)
     stranger_home = tmp_path / "stranger"
-    init_home(stranger_home, "--chain-id", "other-chain")
+    init_home(stranger_home, "--chain-id", chain_id)
     stranger = NodeProc(stranger_home, extra=("--api", "127.0.0.1:0",
                                               "--listen", "/ip4/127.0.0.1/tcp/0"))
     with running([*nodes, stranger]):
@@ -132,7 +191,11 @@ def test_a_node_of_another_chain_is_refused(tmp_path: Path) -> None:
         wait_for("the stranger is refused and disconnected",
                  lambda: stranger.get("/v1/status")["peers"] == 0
                  and "another chain" in stranger.stderr_tail(20_000), timeout=30)
-        assert stranger.get("/v1/status")["chain_id"] == "other-chain"
+        ours = nodes[0].get("/v1/status")["genesis_id"]
+        assert stranger.get("/v1/status")["genesis_id"] != ours
         assert stranger.height() >= 1  # it runs its own chain, unharmed
-        assert all(nd.get("/v1/status")["chain_id"] == "devnet-test" for nd in nodes)
+        assert all(nd.get("/v1/status")["genesis_id"] == ours for nd in nodes)
+        h = nodes[0].height()
+        assert all(nd.get(f"/v1/blocks/{h}")["id"] == nodes[0].get(f"/v1/blocks/{h}")["id"]
+                   for nd in nodes)
         stop_all([*nodes, stranger])
