@@ -19,7 +19,7 @@ import typer
 from typer.main import get_command
 
 from daoli import __version__
-from daoli.cli import chain, completion, init, mine, node, query, sim, units, wallet
+from daoli.cli import chain, completion, devnet, init, mine, node, query, sim, units, wallet
 from daoli.cli._click import (
     Abort,
     ClickException,
@@ -63,6 +63,7 @@ app = typer.Typer(
 app.add_typer(wallet.app, name="wallet")
 app.add_typer(chain.app, name="chain")
 app.add_typer(node.app, name="node")
+app.add_typer(devnet.app, name="devnet")
 app.add_typer(query.block_app, name="block")
 app.add_typer(query.tx_app, name="tx")
 app.add_typer(query.payroll_app, name="payroll")

@@ -66,9 +66,11 @@ FILE_SIZE_LIMIT = 512 << 20
 OUTPUT_CAP = 4 << 20
 UNPRIVILEGED_USER = "nobody"
 TEMPLATE_PASSWORD = "hunter2"
-EXCLUDED_COMMANDS: frozenset[tuple[str, ...]] = frozenset({("node", "start")})
-"""Command paths the campaign must not run (e.g. a future long-running ``daoli node run``);
-they need their own harness with a stop condition."""
+EXCLUDED_COMMANDS: frozenset[tuple[str, ...]] = frozenset({("node", "start"),
+                                                          ("devnet", "up")})
+"""Command paths the campaign must not run: they start node processes (the campaign has no
+devnet or node, so every other devnet and node command fails fast); they have their own
+harnesses with stop conditions (tests/node, tests/devnet)."""
 
 KNOWN_INPUT_FILE_OPTIONS = frozenset({
     "--genesis", "--file", "--password-file", "--mnemonic-file", "--key-file", "--keystore",

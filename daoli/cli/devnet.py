@@ -1,0 +1,478 @@
+"""``daoli devnet``: a multi-node local network in one command.
+
+``up`` makes a devnet directory from a manifest (devnet/*.toml; without one: 4 trustee
+nodes, 2 miners each, wallets alice, bob and carol), starts every node as its own process
+and waits for the first finalized block. The other commands act on that directory: they
+find the nodes by the PIDs and ports it recorded (docs/devnet.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from daoli.cli.common import (
+    HomeOpt,
+    JsonOpt,
+    emit,
+    examples,
+    fail,
+    group_options,
+    say,
+    state,
+    stdout,
+)
+from daoli.devnet.manifest import FAUCET_WALLET, MAX_NODES, default_manifest, load_manifest
+from daoli.devnet.runner import PASSWORD_FILE, Devnet, NodeRecord, wait_until
+from daoli.errors import EXIT_FAILED, DaoliError
+from daoli.files import MAX_CONFIG_FILE, MAX_SECRET_FILE, read_text, safe_resolve, show
+
+DEFAULT_DIR = Path(".devnet")
+DIR_ENV = "DAOLI_DEVNET_DIR"
+FIRST_BLOCK_TIMEOUT_S = 60.0
+
+app = typer.Typer(
+    help="Multi-node local networks: start, watch, break and tear down a devnet. One devnet "
+    "per directory (--dir, $DAOLI_DEVNET_DIR, default ./.devnet)."
+    + examples("daoli devnet up --detach", "daoli devnet up devnet/single.toml --detach",
+               "eval \"$(daoli devnet env)\" && daoli wallet send alice bob 5DLC --wait",
+               "daoli devnet status", "daoli devnet down"),
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+DirOpt = Annotated[Path | None, typer.Option(
+    "--dir", metavar="DIR", help="The devnet's directory.",
+    show_default="$DAOLI_DEVNET_DIR or ./.devnet")]
+
+
+@app.callback(invoke_without_command=True)
+def _group(ctx: typer.Context, as_json: JsonOpt = False, home: HomeOpt = None) -> None:
+    group_options(ctx, as_json, home)
+
+
+def _console(to_stderr: bool) -> Console:
+    """A real Console for live displays (progress, dashboard): markup off, --no-color kept."""
+    no_color = state().no_color or bool(os.environ.get("NO_COLOR"))
+    return Console(stderr=to_stderr, markup=False, emoji=False, highlight=False,
+                   no_color=no_color)
+
+
+def _dir(d: Path | None) -> Path:
+    if d is None:
+        env = os.environ.get(DIR_ENV)
+        d = Path(env) if env else DEFAULT_DIR
+    if str(d) == "":
+        fail("--dir must not be empty")
+    return safe_resolve(d, "--dir")
+
+
+def _json(as_json: bool) -> bool:
+    return as_json or state().json
+
+
+def _client(net: Devnet, rec: NodeRecord, timeout: float = 3.0) -> Any:
+    from daoli.client import Client
+
+    return Client(rec.api, net.token(rec), timeout=timeout)
+
+
+def _node_view(net: Devnet, rec: NodeRecord) -> dict[str, Any]:
+    alive = net.alive(rec)
+    view: dict[str, Any] = {"name": rec.name, "pid": rec.pid if alive else None,
+                            "alive": alive, "api": rec.api, "peer_id": rec.peer_id,
+                            "p2p": rec.p2p_addr, "trustee": rec.trustee, "home": rec.home,
+                            "height": None, "round": None, "peers": None, "mempool": None}
+    if alive:
+        with contextlib.suppress(DaoliError, OSError):
+            st = _client(net, rec).status()
+            view.update(height=st.height, round=st.round, peers=st.peers,
+                        mempool=st.mempool)
+    return view
+
+
+def _explorer(net: Devnet) -> str:
+    rec = net.nodes[0]
+    return f"{rec.api}/explorer#token={net.token(rec) or ''}"
+
+
+def _status_table(views: list[dict[str, Any]]) -> Table:
+    t = Table(title=None, show_edge=False)
+    for col in ("node", "pid", "height", "round", "peers", "mempool", "trustee", "api"):
+        t.add_column(col, justify="right" if col in ("pid", "height", "round", "peers",
+                                                     "mempool") else "left")
+    for v in views:
+        def cell(key: str, v: dict[str, Any] = v) -> str:
+            return "-" if v[key] is None else f"{v[key]}"
+        t.add_row(show(v["name"]), cell("pid") if v["alive"] else "stopped", cell("height"),
+                  cell("round"), cell("peers"), cell("mempool"),
+                  "yes" if v["trustee"] else "no", v["api"])
+    return t
+
+
+def _start_all(net: Devnet, quiet: bool) -> float:
+    """Start every stopped node; seconds until all have finalized a block."""
+    t0 = time.monotonic()
+    todo = [r for r in net.nodes if not net.alive(r)]
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                  console=_console(True), transient=True, disable=quiet) as progress:
+        task = progress.add_task("starting nodes", total=len(todo))
+        for rec in todo:
+            net.start(rec)
+        for rec in todo:
+            net.wait_started(rec)
+            progress.advance(task)
+        progress.update(task, description="waiting for the first finalized block",
+                        completed=0, total=len(net.nodes))
+
+        def heights() -> bool:
+            done = 0
+            for rec in net.nodes:
+                with contextlib.suppress(DaoliError, OSError):
+                    if _client(net, rec, 2.0).status().height >= 1:
+                        done += 1
+            progress.update(task, completed=done)
+            return done == len(net.nodes)
+
+        try:
+            wait_until("the first finalized block", heights, FIRST_BLOCK_TIMEOUT_S, 0.1)
+        except TimeoutError as exc:
+            raise DaoliError(str(exc)) from None
+    return time.monotonic() - t0
+
+
+@app.command("up")
+def up(
+    manifest: Annotated[Path | None, typer.Argument(
+        metavar="[MANIFEST]", help="A devnet manifest (devnet/*.toml).",
+        show_default="4 trustee nodes, 2 miners each, wallets alice, bob, carol")] = None,
+    nodes: Annotated[int | None, typer.Option(
+        "--nodes", min=1, max=MAX_NODES, help="Nodes of the built-in manifest.",
+        show_default="4")] = None,
+    directory: DirOpt = None,
+    detach: Annotated[bool, typer.Option(
+        "--detach", "-d", help="Return once the network finalizes blocks; the nodes keep "
+        "running (stop them with 'daoli devnet down').")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start a devnet: make its directory from the manifest (or resume a kept one), start
+    every node, and wait for the first finalized block. Without --detach a live dashboard
+    runs until Ctrl-C, which stops the nodes (the directory is kept: 'up' resumes it).
+
+    --json (with --detach) prints {"dir", "chain_id", "created", "seconds_to_first_block",
+    "explorer", "nodes": [{"name", "pid", "alive", "height", "api", "peer_id", ...}]}.
+    """
+    d = _dir(directory)
+    jsonish = _json(as_json)
+    created = False
+    if Devnet.exists(d):
+        if manifest is not None or nodes is not None:
+            fail(f"{show(d)} already holds a devnet; 'up' resumes it as it was made "
+                 "(no MANIFEST or --nodes), or use another --dir")
+        net = Devnet.load(d)
+        live = net.running()
+        if live:
+            fail(f"a devnet is already running in {show(d)} (nodes "
+                 f"{', '.join(r.name for r in live)}); see 'daoli devnet status' or stop "
+                 "it with 'daoli devnet down'", EXIT_FAILED)
+    else:
+        if manifest is not None and nodes is not None:
+            fail("give a MANIFEST or --nodes, not both")
+        if manifest is not None:
+            spec = load_manifest(manifest)
+            text = read_text(manifest, "manifest", max_bytes=MAX_CONFIG_FILE)
+        else:
+            spec = default_manifest(nodes or 4)
+            text = _manifest_text(spec.name, len(spec.nodes))
+        net = Devnet.create(d, spec, text)
+        created = True
+    try:
+        seconds = _start_all(net, quiet=jsonish)
+    except BaseException:
+        net.stop_all()
+        raise
+    views = [_node_view(net, r) for r in net.nodes]
+    result = {"dir": str(d), "chain_id": net.chain_id, "created": created,
+              "seconds_to_first_block": round(seconds, 3), "explorer": _explorer(net),
+              "nodes": views}
+
+    def human() -> None:
+        say(("devnet ", "bold"), show(net.manifest.name), " up in ", show(d), ": ",
+            f"{len(net.nodes)} nodes, chain {net.chain_id}, first block after "
+            f"{seconds:.1f} s")
+        stdout.print(_status_table(views))
+        say("explorer: ", show(result["explorer"]))
+        say("use it:   ", f'eval "$(daoli devnet env --dir {shlex.quote(str(d))})"',
+            "  then e.g. daoli wallet send alice bob 5DLC --wait")
+
+    emit(as_json, result, human)
+    if detach:
+        return
+    _dashboard(net)
+
+
+def _manifest_text(name: str, n: int) -> str:
+    return (f'# made by daoli devnet up --nodes {n}\nname = "{name}"\nnodes = {n}\n\n'
+            "[defaults]\nminers = 2\n\n" + "".join(
+                f'[[wallets]]\nname = "{w}"\n\n' for w in ("alice", "bob", "carol")))
+
+
+def _dashboard(net: Devnet) -> None:
+    """Heights, rounds, peers and mempool of every node, live, until Ctrl-C; then stop."""
+    try:
+        with Live(_status_table([_node_view(net, r) for r in net.nodes]),
+                  console=_console(False), refresh_per_second=2) as live:
+            while True:
+                time.sleep(1.0)
+                live.update(_status_table([_node_view(net, r) for r in net.nodes]))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stopped = net.stop_all()
+        say(f"stopped {stopped} nodes; the devnet is kept in ", show(net.dir),
+            " ('daoli devnet up' resumes it, 'daoli devnet down' removes it)")
+
+
+@app.command("status")
+def status(
+    directory: DirOpt = None,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh every second until "
+                                        "Ctrl-C.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The devnet's nodes: process, height, round, peers, mempool.
+
+    --json prints {"dir", "chain_id", "running", "nodes": [{"name", "pid", "alive",
+    "height", "round", "peers", "mempool", "api", "peer_id", "p2p", "trustee", "home"}]}.
+    """
+    net = Devnet.load(_dir(directory))
+    if watch and not _json(as_json):
+        with contextlib.suppress(KeyboardInterrupt), \
+                Live(_status_table([_node_view(net, r) for r in net.nodes]),
+                     console=_console(False), refresh_per_second=2) as live:
+            while True:
+                time.sleep(1.0)
+                live.update(_status_table([_node_view(net, r) for r in net.nodes]))
+        return
+    views = [_node_view(net, r) for r in net.nodes]
+    emit(as_json, {"dir": str(net.dir), "chain_id": net.chain_id,
+                   "running": sum(v["alive"] for v in views), "nodes": views},
+         lambda: stdout.print(_status_table(views)))
+
+
+@app.command("logs")
+def logs(
+    node: Annotated[str, typer.Argument(help="Node name.")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines "
+                                         "until Ctrl-C.")] = False,
+    lines: Annotated[int, typer.Option("--lines", "-n", min=0, max=1_000_000,
+                                       help="Lines from the end to show.")] = 50,
+    directory: DirOpt = None,
+) -> None:
+    """A node's log (its home's node.log)."""
+    net = Devnet.load(_dir(directory))
+    path = Path(net.node(node).home) / "node.log"
+    if not path.exists():
+        fail(f"node {show(node)} has no log yet", EXIT_FAILED)
+    with open(path, "rb") as f:
+        tail = f.read().decode("utf-8", "replace").splitlines()[-lines:] if lines else []
+        for line in tail:
+            stdout.print(show(line), markup=False, highlight=False)
+        if not follow:
+            return
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                chunk = f.readline()
+                if chunk:
+                    stdout.print(show(chunk.decode("utf-8", "replace").rstrip("\n")),
+                                 markup=False, highlight=False)
+                else:
+                    time.sleep(0.2)
+
+
+@app.command("down")
+def down(
+    keep_data: Annotated[bool, typer.Option("--keep-data", help="Stop the nodes but keep "
+                                            "the directory ('up' resumes the chain).")] = False,
+    directory: DirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stop every node of the devnet (by the PIDs it recorded) and remove its directory.
+
+    --json prints {"dir", "stopped", "removed"}.
+    """
+    d = _dir(directory)
+    net = Devnet.load(d)
+    stopped = net.stop_all()
+    if not keep_data:
+        net.remove()
+    emit(as_json, {"dir": str(d), "stopped": stopped, "removed": not keep_data},
+         lambda: say(f"stopped {stopped} nodes; ",
+                     "kept " if keep_data else "removed ", show(d)))
+
+
+def _act(node: str, directory: Path | None, as_json: bool, action: str) -> None:
+    net = Devnet.load(_dir(directory))
+    rec = net.node(node)
+    if action == "kill":
+        done = net.stop(rec, kill=True)
+    elif action == "restart":
+        net.stop(rec)
+        net.start(rec)
+        net.wait_started(rec)
+        done = True
+    elif action == "pause":
+        done = net.signal(rec, signal.SIGSTOP)
+    else:
+        done = net.signal(rec, signal.SIGCONT)
+    if not done:
+        fail(f"node {show(node)} is not running", EXIT_FAILED)
+    emit(as_json, {"node": node, "action": action, "pid": rec.pid},
+         lambda: say(f"{action}: node ", show(node)))
+
+
+@app.command("kill")
+def kill(node: Annotated[str, typer.Argument(help="Node name.")], directory: DirOpt = None,
+         as_json: JsonOpt = False) -> None:
+    """SIGKILL a node (no flush, no goodbye); 'restart' brings it back. --json: {"node",
+    "action", "pid"}."""
+    _act(node, directory, as_json, "kill")
+
+
+@app.command("restart")
+def restart(node: Annotated[str, typer.Argument(help="Node name.")], directory: DirOpt = None,
+            as_json: JsonOpt = False) -> None:
+    """Stop a node (if running) and start it again on its data. --json: {"node", "action",
+    "pid"}."""
+    _act(node, directory, as_json, "restart")
+
+
+@app.command("pause")
+def pause(node: Annotated[str, typer.Argument(help="Node name.")], directory: DirOpt = None,
+          as_json: JsonOpt = False) -> None:
+    """Freeze a node's process (SIGSTOP): it neither sends nor answers until 'resume'.
+    --json: {"node", "action", "pid"}."""
+    _act(node, directory, as_json, "pause")
+
+
+@app.command("resume")
+def resume(node: Annotated[str, typer.Argument(help="Node name.")], directory: DirOpt = None,
+           as_json: JsonOpt = False) -> None:
+    """Continue a paused node (SIGCONT). --json: {"node", "action", "pid"}."""
+    _act(node, directory, as_json, "resume")
+
+
+@app.command("env")
+def env(
+    node: Annotated[str | None, typer.Argument(help="Node name.",
+                                               show_default="the first node")] = None,
+    directory: DirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Shell lines that point every other daoli command at a devnet node and its wallets:
+    eval "$(daoli devnet env)". --json: {"DAOLI_NODE", "DAOLI_HOME", "DAOLI_PASSWORD_FILE"}.
+    """
+    net = Devnet.load(_dir(directory))
+    rec = net.node(node) if node is not None else net.nodes[0]
+    values = {"DAOLI_NODE": rec.api, "DAOLI_HOME": rec.home,
+              "DAOLI_PASSWORD_FILE": str(net.dir / PASSWORD_FILE)}
+    if _json(as_json):
+        emit(True, values)
+        return
+    for k, v in values.items():
+        stdout.print(f"export {k}={shlex.quote(v)}", markup=False, highlight=False)
+
+
+@app.command("faucet")
+def faucet(
+    address: Annotated[str, typer.Argument(metavar="ADDR", help="A dlc1... address or a "
+                                           "devnet wallet name.")],
+    amount: Annotated[str, typer.Argument(help="Amount: li, or with a DLC suffix.")],
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Return once final.")] = True,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=3600.0,
+                                           help="Seconds --wait waits.")] = 60.0,
+    directory: DirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Pay ADDR from the devnet's faucet account. --json: {"tx_id", "to", "amount",
+    "status", "height"}."""
+    from daoli.core.address import decode_address
+    from daoli.core.units import parse_amount
+    from daoli.devnet.runner import wallet_address
+    from daoli.wallet.keystore import WalletStore
+
+    net = Devnet.load(_dir(directory))
+    try:
+        li = parse_amount(amount)
+    except DaoliError as exc:
+        fail(f"AMOUNT: {exc}")
+    if li <= 0:
+        fail("AMOUNT must be positive")
+    to = address
+    if not address.startswith("dlc1"):
+        try:
+            to = wallet_address(net, address)
+        except DaoliError:
+            fail(f"ADDR {show(address)} is neither a dlc1 address nor a devnet wallet")
+    try:
+        decode_address(to)
+    except DaoliError as exc:
+        fail(f"ADDR: {exc}")
+    live = net.running()
+    if not live:
+        fail("no node of this devnet is running ('daoli devnet up')", 3)
+    rec = live[0]
+    password = read_text(net.dir / PASSWORD_FILE, "password file",
+                         max_bytes=MAX_SECRET_FILE).splitlines()[0]
+    secret = WalletStore(Path(rec.home) / "wallets").unlock(FAUCET_WALLET, password)
+    client = _client(net, rec, timeout=10.0)
+    tx = client.transfer(secret, to, li, net.manifest.params.min_fee)
+    result = client.submit(tx)
+    if not result.ok:
+        fail(f"the node refused the payment: {result.reason}", EXIT_FAILED)
+    height = None
+    status_ = "accepted"
+    if wait:
+        st = client.wait_for_tx(tx.id, timeout=timeout)  # NodeTimeout: exit 4
+        height = st.height
+        status_ = st.status
+    emit(as_json, {"tx_id": tx.id.hex(), "to": to, "amount": li, "status": status_,
+                   "height": height},
+         lambda: say("faucet paid ", show(amount), " to ", show(to), f" (tx {tx.id.hex()}"
+                     + (f", final at height {height})" if height is not None else ")")))
+
+
+__all__ = ["app"]
+
+
+def _examples(fn: Any, *lines: str) -> None:
+    fn.__doc__ = (fn.__doc__ or "") + examples(*lines)
+
+
+_examples(up, "daoli devnet up", "daoli devnet up devnet/wan-7.toml --detach",
+          "daoli devnet up --nodes 7 --dir /tmp/net7 --detach",
+          "daoli --json devnet up --detach | jq .seconds_to_first_block")
+_examples(status, "daoli devnet status", "daoli devnet status --watch",
+          "daoli --json devnet status | jq '.nodes[] | {name, height}'")
+_examples(logs, "daoli devnet logs n0", "daoli devnet logs n2 --follow --lines 0")
+_examples(down, "daoli devnet down", "daoli devnet down --keep-data")
+_examples(kill, "daoli devnet kill n3", "daoli devnet kill n3 && daoli devnet restart n3")
+_examples(restart, "daoli devnet restart n3")
+_examples(pause, "daoli devnet pause n1 && sleep 10 && daoli devnet resume n1")
+_examples(resume, "daoli devnet resume n1")
+_examples(env, 'eval "$(daoli devnet env)"', 'eval "$(daoli devnet env n2)"',
+          "daoli --json devnet env n1")
+_examples(faucet, "daoli devnet faucet dlc1... 100DLC", "daoli devnet faucet alice 5DLC",
+          "daoli --json devnet faucet bob 1DLC --no-wait")

@@ -1,0 +1,326 @@
+"""A devnet directory: node homes made from a manifest, node processes started detached,
+their PIDs recorded, and everything stopped again by those PIDs.
+
+Layout of ``<dir>``::
+
+    devnet.json        the record: manifest name, chain, nodes (ports, peer ids, PIDs)
+    manifest.toml      the manifest the devnet was made from (``up`` on a kept dir reuses it)
+    genesis.toml       the shared genesis
+    wallets.password   the password of every devnet wallet (mode 0600)
+    <node>/            one node home per node (config.toml, keys, data/, wallets/, logs)
+
+Processes are started with ``start_new_session`` so they outlive the command (``--detach``)
+and a Ctrl-C in the terminal reaches only the dashboard, which then stops them in order. A
+PID is trusted only while ``/proc/<pid>/cmdline`` still names ``node start`` and the node's
+home, so a recycled PID is never signalled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from daoli.core.address import address_bytes_of, address_of
+from daoli.core.crypto import pubkey_from_secret
+from daoli.core.genesis import Allocation, Genesis, GenesisTrustee
+from daoli.core.peerid import peer_id_of_secret
+from daoli.devnet.manifest import FAUCET_BALANCE, FAUCET_WALLET, Manifest, load_manifest
+from daoli.errors import ConfigError
+from daoli.files import MAX_CONFIG_FILE, quote, read_text, show
+from daoli.node.config import NodeConfig, dump_config_toml, dump_genesis_toml
+from daoli.node.home import new_secret, write_file
+from daoli.wallet.keystore import WalletStore
+
+STATE_FILE = "devnet.json"
+MANIFEST_FILE = "manifest.toml"
+GENESIS_FILE = "genesis.toml"
+PASSWORD_FILE = "wallets.password"
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 5.0
+
+
+@dataclass
+class NodeRecord:
+    name: str
+    home: str
+    p2p_port: int
+    api_port: int
+    peer_id: str
+    signer_pubkey: str
+    trustee: bool
+    pid: int | None = None
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def p2p_addr(self) -> str:
+        return f"/ip4/127.0.0.1/tcp/{self.p2p_port}/p2p/{self.peer_id}"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Devnet:
+    """One devnet directory and the processes it recorded."""
+
+    def __init__(self, directory: Path, manifest: Manifest, chain_id: str, genesis_id: str,
+                 nodes: list[NodeRecord]) -> None:
+        self.dir = directory
+        self.manifest = manifest
+        self.chain_id = chain_id
+        self.genesis_id = genesis_id
+        self.nodes = nodes
+
+    # --- making and loading ------------------------------------------------------------
+
+    @classmethod
+    def exists(cls, directory: Path) -> bool:
+        return (directory / STATE_FILE).is_file()
+
+    @classmethod
+    def create(cls, directory: Path, manifest: Manifest, manifest_text: str) -> Devnet:
+        """Homes, keys, wallets and the shared genesis for ``manifest`` in ``directory``
+        (which must not exist or be empty)."""
+        if directory.exists():
+            if not directory.is_dir():
+                raise ConfigError(f"{quote(directory)} is not a directory")
+            if any(directory.iterdir()):
+                raise ConfigError(f"{quote(directory)} is not empty and holds no devnet; "
+                                  "choose another --dir")
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            return cls._create(directory, manifest, manifest_text)
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+
+    @classmethod
+    def _create(cls, directory: Path, manifest: Manifest, manifest_text: str) -> Devnet:
+        (directory / MANIFEST_FILE).write_text(manifest_text)
+        password = secrets.token_hex(16)
+        write_file(directory / PASSWORD_FILE, (password + "\n").encode(), secret=True)
+        n = len(manifest.nodes)
+        if manifest.base_port:
+            ports = [(manifest.base_port + 2 * i, manifest.base_port + 2 * i + 1)
+                     for i in range(n)]
+        else:
+            ports = [(free_port(), free_port()) for _ in range(n)]
+        node_keys = [new_secret() for _ in range(n)]
+        signer_keys = [new_secret() for _ in range(n)]
+        records = []
+        for i, spec in enumerate(manifest.nodes):
+            home = directory / spec.name
+            records.append(NodeRecord(
+                spec.name, str(home), ports[i][0], ports[i][1], peer_id_of_secret(node_keys[i]),
+                pubkey_from_secret(signer_keys[i]).hex(), spec.trustee))
+        wallet_keys = {w.name: new_secret() for w in manifest.wallets}
+        wallet_keys[FAUCET_WALLET] = new_secret()
+        allocations = [Allocation(address_bytes_of(pubkey_from_secret(wallet_keys[w.name])),
+                                  w.balance) for w in manifest.wallets]
+        allocations.append(Allocation(address_bytes_of(pubkey_from_secret(
+            wallet_keys[FAUCET_WALLET])), FAUCET_BALANCE))
+        trustees = tuple(GenesisTrustee(bytes.fromhex(r.signer_pubkey),
+                                        manifest.params.min_bond, r.p2p_addr)
+                         for r in records if r.trustee)
+        genesis = Genesis(manifest.chain_id, int(time.time()) * 1000, manifest.params,
+                          tuple(allocations), trustees)
+        genesis_text = dump_genesis_toml(genesis)
+        (directory / GENESIS_FILE).write_text(genesis_text)
+        for i, (spec, rec) in enumerate(zip(manifest.nodes, records, strict=True)):
+            home = Path(rec.home)
+            home.mkdir(mode=0o700)
+            (home / "genesis.toml").write_text(genesis_text)
+            cfg = NodeConfig(
+                p2p_listen=f"/ip4/127.0.0.1/tcp/{rec.p2p_port}",
+                api_listen=f"127.0.0.1:{rec.api_port}",
+                bootstrap_peers=tuple(r.p2p_addr for r in records if r is not rec),
+                trustee=spec.trustee, mine=spec.miners, sponsor=spec.sponsor)
+            (home / "config.toml").write_text(dump_config_toml(cfg))
+            write_file(home / "node_key", (node_keys[i].hex() + "\n").encode(), secret=True)
+            write_file(home / "signer_key", (signer_keys[i].hex() + "\n").encode(),
+                       secret=True)
+            store = WalletStore(home / "wallets")
+            for name, key in wallet_keys.items():
+                store.import_secret(name, key, password, light_kdf=True)
+            store.import_secret("signer", signer_keys[i], password, light_kdf=True)
+        net = cls(directory, manifest, genesis.chain_id, genesis.id.hex(), records)
+        net.save()
+        return net
+
+    @classmethod
+    def load(cls, directory: Path) -> Devnet:
+        state_file = directory / STATE_FILE
+        if not state_file.is_file():
+            raise ConfigError(f"no devnet in {quote(directory)} (no {STATE_FILE}); start one "
+                              f"with: daoli devnet up --dir {show(directory)}")
+        try:
+            doc = json.loads(read_text(state_file, "devnet record", max_bytes=MAX_CONFIG_FILE))
+            nodes = [NodeRecord(**n) for n in doc["nodes"]]
+            chain_id, genesis_id = str(doc["chain_id"]), str(doc["genesis_id"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{quote(state_file)} is damaged: {exc}") from None
+        manifest = load_manifest(directory / MANIFEST_FILE)
+        return cls(directory, manifest, chain_id, genesis_id, nodes)
+
+    def save(self) -> None:
+        doc = {"name": self.manifest.name, "chain_id": self.chain_id,
+               "genesis_id": self.genesis_id, "nodes": [asdict(n) for n in self.nodes]}
+        write_file(self.dir / STATE_FILE, (json.dumps(doc, indent=2) + "\n").encode())
+
+    # --- the nodes -------------------------------------------------------------------------
+
+    def node(self, name: str) -> NodeRecord:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise ConfigError(f"no node {show(name)} in this devnet (nodes: "
+                          f"{', '.join(n.name for n in self.nodes)})")
+
+    def alive(self, rec: NodeRecord) -> bool:
+        """Whether the recorded PID is still this node's process (not a recycled PID)."""
+        if rec.pid is None:
+            return False
+        try:
+            cmd = Path(f"/proc/{rec.pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        try:
+            stat = Path(f"/proc/{rec.pid}/stat").read_text()
+            if stat.rsplit(")", 1)[1].split()[0] == "Z":
+                return False  # a zombie: exited, not yet reaped
+        except (OSError, IndexError):
+            return False
+        return b"start" in cmd and rec.home.encode() in cmd
+
+    def running(self) -> list[NodeRecord]:
+        return [n for n in self.nodes if self.alive(n)]
+
+    def token(self, rec: NodeRecord) -> str | None:
+        with contextlib.suppress(OSError):
+            return (Path(rec.home) / "api_token").read_text().split()[0]
+        return None
+
+    def start(self, rec: NodeRecord) -> int:
+        """Start ``rec``'s node detached; its PID (recorded)."""
+        if self.alive(rec):
+            raise ConfigError(f"node {rec.name} is already running (pid {rec.pid})")
+        home = Path(rec.home)
+        out = open(home / "node.out", "wb")  # noqa: SIM115 - handed to the child
+        err = open(home / "stderr.log", "ab")  # noqa: SIM115
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "daoli.cli.app", "node", "start", "--home", rec.home,
+                 "--json"], stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                start_new_session=True, close_fds=True)
+        finally:
+            out.close()
+            err.close()
+        rec.pid = proc.pid
+        self.save()
+        return proc.pid
+
+    def wait_started(self, rec: NodeRecord, timeout: float = START_TIMEOUT_S) -> dict[str, Any]:
+        """The node's start-up line, once it has printed it."""
+        deadline = time.monotonic() + timeout
+        out = Path(rec.home) / "node.out"
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                text = out.read_text()
+                if text.endswith("\n"):
+                    return dict(json.loads(text.splitlines()[0]))
+            if not self.alive(rec):
+                tail = ""
+                with contextlib.suppress(OSError):
+                    tail = (Path(rec.home) / "stderr.log").read_text(errors="replace")
+                    tail = " ".join(tail.strip().splitlines()[-1:])
+                raise ConfigError(f"node {rec.name} exited during start-up"
+                                  + (f": {tail}" if tail else ""))
+            time.sleep(0.05)
+        raise TimeoutError(f"node {rec.name} did not start within {timeout:.0f} s")
+
+    def signal(self, rec: NodeRecord, sig: signal.Signals) -> bool:
+        if not self.alive(rec):
+            return False
+        assert rec.pid is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(rec.pid, sig)
+        return True
+
+    def stop(self, rec: NodeRecord, *, kill: bool = False,
+             timeout: float = STOP_TIMEOUT_S) -> bool:
+        """SIGTERM (or SIGKILL) the node and wait for it; whether it was running."""
+        if not self.alive(rec):
+            rec.pid = None
+            self.save()
+            return False
+        assert rec.pid is not None
+        if not kill:
+            self.signal(rec, signal.SIGCONT)  # a paused node cannot handle SIGTERM
+        self.signal(rec, signal.SIGKILL if kill else signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while self.alive(rec) and time.monotonic() < deadline:
+            _reap(rec.pid)
+            time.sleep(0.05)
+        if self.alive(rec):
+            self.signal(rec, signal.SIGKILL)
+            deadline = time.monotonic() + timeout
+            while self.alive(rec) and time.monotonic() < deadline:
+                _reap(rec.pid)
+                time.sleep(0.05)
+        _reap(rec.pid)
+        rec.pid = None
+        self.save()
+        return True
+
+    def stop_all(self, *, kill: bool = False) -> int:
+        return sum(self.stop(n, kill=kill) for n in self.nodes)
+
+    def remove(self) -> None:
+        """Delete the devnet directory (its nodes must be stopped)."""
+        if self.running():
+            raise ConfigError("nodes are still running; stop them first")
+        shutil.rmtree(self.dir)
+
+
+def _reap(pid: int | None) -> None:
+    """Collect our own child if it exited (a devnet command that started it and waits)."""
+    if pid is None:
+        return
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def wait_until(what: str, cond: Callable[[], bool], timeout: float,
+               every: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(every)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def wallet_address(net: Devnet, name: str) -> str:
+    store = WalletStore(Path(net.nodes[0].home) / "wallets")
+    return str(store.info(name).address)
+
+
+__all__ = ["Devnet", "NodeRecord", "address_of", "wait_until", "wallet_address"]
