@@ -14,6 +14,10 @@ loop. Three consequences shape this module:
   Hypercorn's graceful shutdown would sit out its whole timeout: they run in cancel scopes
   that :func:`serve_api` cancels when its shutdown event fires.
 
+The block explorer (docs/explorer.md) is three static files served from here without the
+token: the page itself holds no chain data, and calls the guarded endpoints with the token the
+user gives it, like any other client.
+
 The node itself is reached only through :class:`NodeBackend`, so this module is tested with a
 fake one on a real block store.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import errno
 import hmac
+import importlib.resources
 import json
 import logging
 import os
@@ -108,6 +113,22 @@ MAX_TICKET_BYTES = 1_024
 """A ticket encodes to about 200 bytes; anything much larger is not one."""
 EVENT_BATCH = 256
 """Events already queued are written to the socket together, up to this many."""
+
+EXPLORER_FILES = {"index.html": "text/html; charset=utf-8",
+                  "app.js": "text/javascript; charset=utf-8",
+                  "style.css": "text/css; charset=utf-8"}
+"""The explorer's files (daoli/node/explorer/) and their content types."""
+EXPLORER_HEADERS = {
+    # The page's own files and this API only: no inline script, no other origin, no framing.
+    # User text (memos, names) is only ever inserted as text; this is the second line.
+    "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+                               "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
+                               "form-action 'none'; frame-ancestors 'none'",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-cache",
+}
 
 TOKEN_HEX_LEN = 64
 _TOKEN_RE = re.compile(r"[0-9a-fA-F]{64}\Z")
@@ -237,6 +258,19 @@ def _parse_seconds(text: str | None, default: float, limit: float) -> float:
     return float(text)
 
 
+def _explorer_files() -> dict[str, bytes]:
+    """The explorer's files, read once per app (a few tens of kB). A file missing from the
+    installed package is left out and answers 404; the API itself works without them."""
+    out: dict[str, bytes] = {}
+    folder = importlib.resources.files("daoli.node").joinpath("explorer")
+    for name in EXPLORER_FILES:
+        try:
+            out[name] = folder.joinpath(name).read_bytes()
+        except OSError as exc:
+            log.warning("explorer file %s unreadable: %s", name, os_error_text(exc))
+    return out
+
+
 def _to_store_error(fn: Callable[[bytes], T], raw: bytes, what: str) -> T:
     try:
         return fn(raw)
@@ -262,6 +296,7 @@ class _Api:
         self._limiter = trio.CapacityLimiter(4)
         self._block_id_at = lru_cache(maxsize=4096)(self._read_block_id)
         self._openapi = _dumps(openapi_document())
+        self._explorer = _explorer_files()
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -577,6 +612,22 @@ class _Api:
     async def openapi(self, request: Request) -> Response:
         return Response(self._openapi, media_type="application/json")
 
+    def _explorer_file(self, name: str) -> Response:
+        body = self._explorer.get(name)
+        if body is None:
+            _not_found(f"the explorer's {name} is not installed with this daoli package")
+        return Response(body, headers={"content-type": EXPLORER_FILES[name],
+                                       **EXPLORER_HEADERS})
+
+    async def explorer(self, request: Request) -> Response:
+        return self._explorer_file("index.html")
+
+    async def explorer_js(self, request: Request) -> Response:
+        return self._explorer_file("app.js")
+
+    async def explorer_css(self, request: Request) -> Response:
+        return self._explorer_file("style.css")
+
     # --- POST -------------------------------------------------------------------------------
 
     def _decode_items(self, items: Any, what: str, decode: Callable[[bytes], Any],
@@ -705,12 +756,14 @@ def _sse_message(batch: list[tuple[str, dict[str, Any]]]) -> Message:
 
 
 class _Guard:
-    """Outermost middleware: the bearer token (all but ``/metrics``) and the last line of
-    defence, turning any unexpected exception into one logged 500 JSON line."""
+    """Outermost middleware: the bearer token (all but the operations OPS marks ``auth=False``:
+    ``/metrics`` and the explorer's static files) and the last line of defence, turning any
+    unexpected exception into one logged 500 JSON line."""
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
         self.token = token.encode("ascii")
+        self.open_paths = frozenset(op.path for op in OPS if not op.auth)
 
     def _authorized(self, scope: Scope) -> bool:
         for name, value in scope.get("headers", ()):
@@ -733,7 +786,7 @@ class _Guard:
             await send(message)
 
         try:
-            if scope.get("path") != "/metrics" and not self._authorized(scope):
+            if scope.get("path") not in self.open_paths and not self._authorized(scope):
                 response = _error(401, "unauthorized", "missing or wrong API token (send "
                                   "'Authorization: Bearer <token>', token from <home>/api_token)",
                                   headers={"www-authenticate": "Bearer"})
@@ -863,6 +916,13 @@ OPS: tuple[_Op, ...] = (
     _Op("GET", "/metrics", "metrics", "Prometheus metrics (no token)", {"type": "string"},
         auth=False, media="text/plain"),
     _Op("GET", "/openapi.json", "openapi", "This document", {"type": "object"}),
+    _Op("GET", "/explorer", "explorer", "The block explorer page (no token: it asks for one "
+        "and calls this API with it)", {"type": "string"}, (404,), auth=False,
+        media="text/html"),
+    _Op("GET", "/explorer/app.js", "explorer_js", "The explorer's script (no token)",
+        {"type": "string"}, (404,), auth=False, media="text/javascript"),
+    _Op("GET", "/explorer/style.css", "explorer_css", "The explorer's style sheet (no token)",
+        {"type": "string"}, (404,), auth=False, media="text/css"),
 )
 
 _TICKET = _obj({"miner": _S, "miner_pubkey": _S, "sponsor": _S, "sponsor_pubkey": _S,

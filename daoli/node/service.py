@@ -783,7 +783,8 @@ async def _serve(home: Home, options: NodeOptions, genesis: Genesis, config: Nod
             else:
                 print(f"node {started['peer_id']} on chain {genesis.chain_id} at height "
                       f"{store.tip_height}\n  p2p {' '.join(listen)}\n"
-                      f"  api {node.api_url}", flush=True)
+                      f"  api {node.api_url}\n  explorer {node.api_url}/explorer#token={token}",
+                      flush=True)
             log.info("started: %s", json.dumps(started))
 
             async def drain() -> None:
