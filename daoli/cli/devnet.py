@@ -133,6 +133,8 @@ def _start_all(net: Devnet, quiet: bool) -> float:
             net.start(rec)
         for rec in todo:
             net.wait_started(rec)
+            if net.shaped(rec):
+                net.apply_shaping(rec)
             progress.advance(task)
         progress.update(task, description="waiting for the first finalized block",
                         completed=0, total=len(net.nodes))
@@ -163,16 +165,26 @@ def up(
         show_default="4")] = None,
     directory: DirOpt = None,
     detach: Annotated[bool, typer.Option(
-        "--detach", "-d", help="Return once the network finalizes blocks; the nodes keep "
-        "running (stop them with 'daoli devnet down').")] = False,
+        "--detach", "-d", help="Return once the network finalizes blocks (after --demo: "
+        "once the workload ends); the nodes keep running (stop them with 'daoli devnet "
+        "down').")] = False,
+    demo: Annotated[bool, typer.Option(
+        "--demo", help="Run a light stream of transfers between the devnet's wallets, "
+        "then print a summary.")] = False,
+    duration: Annotated[float | None, typer.Option(
+        "--duration", min=1.0, max=7 * 24 * 3600.0,
+        help="Seconds the --demo workload runs.", show_default="until Ctrl-C")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Start a devnet: make its directory from the manifest (or resume a kept one), start
     every node, and wait for the first finalized block. Without --detach a live dashboard
     runs until Ctrl-C, which stops the nodes (the directory is kept: 'up' resumes it).
 
-    --json (with --detach) prints {"dir", "chain_id", "created", "seconds_to_first_block",
-    "explorer", "nodes": [{"name", "pid", "alive", "height", "api", "peer_id", ...}]}.
+    --json (with --detach or --demo) prints {"dir", "chain_id", "created",
+    "seconds_to_first_block", "explorer", "nodes": [{"name", "pid", "alive", "height", "api",
+    "peer_id", ...}]}, and with --demo also "stopped" and "demo": {"seconds",
+    "transfers_sent", "transfers_refused", "transfers_final", "blocks", "height",
+    "payroll_tickets", "final_tx_per_s"}.
     """
     d = _dir(directory)
     jsonish = _json(as_json)
@@ -217,10 +229,60 @@ def up(
         say("use it:   ", f'eval "$(daoli devnet env --dir {shlex.quote(str(d))})"',
             "  then e.g. daoli wallet send alice bob 5DLC --wait")
 
+    if duration is not None and not demo:
+        fail("--duration goes with --demo")
+    if demo:
+        _run_demo(net, duration, jsonish, detach, result)
+        return
     emit(as_json, result, human)
     if detach:
         return
     _dashboard(net)
+
+
+def _run_demo(net: Devnet, duration: float | None, jsonish: bool, detach: bool,
+              result: dict[str, Any]) -> None:
+    """The demo workload with a live view, then a summary; the nodes stop unless --detach."""
+    from daoli.devnet.workload import Demo
+
+    demo = Demo(net)
+    try:
+        if not jsonish:
+            say(("demo: ", "bold"), "transfers between ",
+                ", ".join(show(n) for n in demo.keys), " through every node; explorer: ",
+                show(result["explorer"]))
+        live = None if jsonish else Live(_status_table([_node_view(net, r) for r in
+                                                        net.nodes]),
+                                         console=_console(False), refresh_per_second=2)
+
+        def tick(stats: Any) -> None:
+            if live is not None:
+                table = _status_table([_node_view(net, r) for r in net.nodes])
+                table.caption = f"demo: {stats.sent} transfers sent, {stats.refused} refused"
+                live.update(table)
+
+        with live if live is not None else contextlib.nullcontext(), \
+                contextlib.suppress(KeyboardInterrupt):
+            demo.run(duration, tick)
+        client = demo.clients[0] if net.alive(net.nodes[0]) else demo._client()
+        summary = demo.stats.summary(net, client)
+    finally:
+        demo.close()
+        if not detach:
+            net.stop_all()
+    out = {**result, "demo": summary, "stopped": not detach}
+
+    def human() -> None:
+        say("")
+        say(("demo summary: ", "bold"),
+            f"{summary['transfers_sent']} transfers sent, {summary['transfers_final']} final "
+            f"in {summary['blocks']} blocks ({summary['final_tx_per_s']} tx/s) over "
+            f"{summary['seconds']} s; chain height {summary['height']}; "
+            f"{summary['payroll_tickets']} payroll tickets")
+        say("explorer: ", show(result["explorer"]),
+            "" if detach else "  (nodes stopped: 'daoli devnet up' resumes them)")
+
+    emit(jsonish, out, human)
 
 
 def _manifest_text(name: str, n: int) -> str:
@@ -332,6 +394,8 @@ def _act(node: str, directory: Path | None, as_json: bool, action: str) -> None:
         net.stop(rec)
         net.start(rec)
         net.wait_started(rec)
+        if net.shaped(rec):
+            net.apply_shaping(rec)
         done = True
     elif action == "pause":
         done = net.signal(rec, signal.SIGSTOP)
@@ -372,6 +436,90 @@ def resume(node: Annotated[str, typer.Argument(help="Node name.")], directory: D
            as_json: JsonOpt = False) -> None:
     """Continue a paused node (SIGCONT). --json: {"node", "action", "pid"}."""
     _act(node, directory, as_json, "resume")
+
+
+@app.command("partition")
+def partition(
+    groups: Annotated[list[str], typer.Argument(
+        metavar="GROUP...", help="Comma-separated node names, one argument per group "
+        "(nodes in no group form one more group).")],
+    directory: DirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Split the devnet: each node refuses every node outside its group (applied by the
+    nodes themselves: connections dropped, gossip and requests refused) until 'heal'.
+
+    --json: {"groups": [[name...]...]}.
+    """
+    net = Devnet.load(_dir(directory))
+    parsed = [[n for n in g.split(",") if n] for g in groups]
+    if any(not g for g in parsed):
+        fail("a group is empty")
+    net.partition(parsed)
+    emit(as_json, {"groups": parsed},
+         lambda: say("partitioned: ", " | ".join(",".join(g) for g in parsed)))
+
+
+@app.command("heal")
+def heal(directory: DirOpt = None, as_json: JsonOpt = False) -> None:
+    """End a partition: every node talks to every other again. --json: {"healed": true}."""
+    net = Devnet.load(_dir(directory))
+    net.heal()
+    emit(as_json, {"healed": True}, lambda: say("healed: every node may talk to every other"))
+
+
+def _ms(text: str | None, option: str) -> float | None:
+    if text is None:
+        return None
+    t = text.strip().lower()
+    try:
+        v = float(t[:-2]) if t.endswith("ms") else float(t[:-1]) * 1000 if t.endswith("s") \
+            else float(t)
+    except ValueError:
+        fail(f"{option} must be a duration like 80ms or 0.5s, got {show(text)}")
+    if not 0 <= v <= 60_000 or v != v:
+        fail(f"{option} must be from 0 to 60s")
+    return v
+
+
+def _fraction(text: str | None) -> float | None:
+    if text is None:
+        return None
+    t = text.strip()
+    try:
+        v = float(t[:-1]) / 100 if t.endswith("%") else float(t)
+    except ValueError:
+        fail(f"--loss must be a fraction like 0.01 or a percentage like 1%, got {show(text)}")
+    if not 0 <= v <= 1:
+        fail("--loss must be from 0 to 1 (0% to 100%)")
+    return v
+
+
+@app.command("netem")
+def netem(
+    node: Annotated[str, typer.Argument(help="Node name.")],
+    delay: Annotated[str | None, typer.Option("--delay", help="Added to every message the "
+                                              "node publishes, e.g. 80ms.")] = None,
+    jitter: Annotated[str | None, typer.Option("--jitter", help="Uniform +/- around "
+                                               "--delay, e.g. 20ms.")] = None,
+    loss: Annotated[str | None, typer.Option("--loss", help="Share of the node's own "
+                                             "gossip lost, e.g. 1% or 0.01.")] = None,
+    directory: DirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Shape a node's traffic: delay, jitter and loss of what it publishes, applied by the
+    node itself (this kernel has no sch_netem; messages GossipSub relays for others are
+    not delayed). Without options: show the node's current shaping.
+
+    --json: {"node", "blocked_peers", "delay_ms", "jitter_ms", "loss", "shaped_drops"?}.
+    """
+    net = Devnet.load(_dir(directory))
+    rec = net.node(node)
+    view = net.netem(rec, _ms(delay, "--delay"), _ms(jitter, "--jitter"), _fraction(loss))
+    out = {"node": node, **view}
+    emit(as_json, out, lambda: say(f"{node}: delay {rec.delay_ms:g} ms +/- "
+                                   f"{rec.jitter_ms:g} ms, loss {rec.loss:.2%}"
+                                   + ("" if net.alive(rec) else " (applied at its next start)")))
 
 
 @app.command("env")
@@ -462,6 +610,7 @@ def _examples(fn: Any, *lines: str) -> None:
 
 
 _examples(up, "daoli devnet up", "daoli devnet up devnet/wan-7.toml --detach",
+          "daoli devnet up --demo --duration 60",
           "daoli devnet up --nodes 7 --dir /tmp/net7 --detach",
           "daoli --json devnet up --detach | jq .seconds_to_first_block")
 _examples(status, "daoli devnet status", "daoli devnet status --watch",
@@ -472,6 +621,10 @@ _examples(kill, "daoli devnet kill n3", "daoli devnet kill n3 && daoli devnet re
 _examples(restart, "daoli devnet restart n3")
 _examples(pause, "daoli devnet pause n1 && sleep 10 && daoli devnet resume n1")
 _examples(resume, "daoli devnet resume n1")
+_examples(partition, "daoli devnet partition n0,n1 n2,n3", "daoli devnet partition n3")
+_examples(heal, "daoli devnet heal")
+_examples(netem, "daoli devnet netem n2 --delay 80ms --jitter 20ms --loss 1%",
+          "daoli devnet netem n2 --delay 0 --jitter 0 --loss 0", "daoli devnet netem n2")
 _examples(env, 'eval "$(daoli devnet env)"', 'eval "$(daoli devnet env n2)"',
           "daoli --json devnet env n1")
 _examples(faucet, "daoli devnet faucet dlc1... 100DLC", "daoli devnet faucet alice 5DLC",

@@ -60,6 +60,11 @@ class NodeRecord:
     signer_pubkey: str
     trustee: bool
     pid: int | None = None
+    blocked: list[str] | None = None
+    """Names of the nodes this one refuses (a partition), re-applied when it restarts."""
+    delay_ms: float = 0.0
+    jitter_ms: float = 0.0
+    loss: float = 0.0
 
     @property
     def api(self) -> str:
@@ -130,7 +135,8 @@ class Devnet:
             home = directory / spec.name
             records.append(NodeRecord(
                 spec.name, str(home), ports[i][0], ports[i][1], peer_id_of_secret(node_keys[i]),
-                pubkey_from_secret(signer_keys[i]).hex(), spec.trustee))
+                pubkey_from_secret(signer_keys[i]).hex(), spec.trustee,
+                delay_ms=spec.latency_ms, jitter_ms=spec.jitter_ms, loss=spec.loss))
         wallet_keys = {w.name: new_secret() for w in manifest.wallets}
         wallet_keys[FAUCET_WALLET] = new_secret()
         allocations = [Allocation(address_bytes_of(pubkey_from_secret(wallet_keys[w.name])),
@@ -298,6 +304,79 @@ class Devnet:
         if self.running():
             raise ConfigError("nodes are still running; stop them first")
         shutil.rmtree(self.dir)
+
+
+    # --- network faults (applied by the nodes themselves: POST /v1/admin/net) -------------
+
+    @staticmethod
+    def shaped(rec: NodeRecord) -> bool:
+        return bool(rec.blocked or rec.delay_ms or rec.jitter_ms or rec.loss)
+
+    def shaping_of(self, rec: NodeRecord) -> dict[str, Any]:
+        blocked = [self.node(n).peer_id for n in (rec.blocked or [])]
+        return {"blocked_peers": blocked, "delay_ms": rec.delay_ms,
+                "jitter_ms": rec.jitter_ms, "loss": rec.loss}
+
+    def apply_shaping(self, rec: NodeRecord, timeout: float = 10.0) -> dict[str, Any]:
+        """Send ``rec``'s recorded faults to its running node; what the node now applies."""
+        import httpx
+
+        token = self.token(rec)
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                r = httpx.post(f"{rec.api}/v1/admin/net", json=self.shaping_of(rec),
+                               headers={"Authorization": f"Bearer {token}"}, timeout=5)
+                if r.status_code == 200:
+                    return dict(r.json())
+                raise ConfigError(f"node {rec.name} refused the network faults: "
+                                  f"{r.json().get('error', r.status_code)}")
+            except (httpx.HTTPError, ValueError) as exc:  # still starting up
+                last = exc
+                time.sleep(0.2)
+        raise ConfigError(f"node {rec.name} did not take its network faults: {last}")
+
+    def partition(self, groups: list[list[str]]) -> None:
+        """Every node refuses the nodes outside its group (nodes named in no group form one
+        more group together)."""
+        names = [n.name for n in self.nodes]
+        seen = [n for g in groups for n in g]
+        for n in seen:
+            self.node(n)
+        if len(set(seen)) != len(seen):
+            raise ConfigError("a node is in two groups")
+        rest = [n for n in names if n not in seen]
+        all_groups = [list(g) for g in groups] + ([rest] if rest else [])
+        if len(all_groups) < 2:
+            raise ConfigError("a partition needs at least two groups")
+        for g in all_groups:
+            for n in g:
+                self.node(n).blocked = [m for m in names if m not in g]
+        self.save()
+        self._push()
+
+    def heal(self) -> None:
+        for rec in self.nodes:
+            rec.blocked = None
+        self.save()
+        self._push()
+
+    def netem(self, rec: NodeRecord, delay_ms: float | None, jitter_ms: float | None,
+              loss: float | None) -> dict[str, Any]:
+        if delay_ms is not None:
+            rec.delay_ms = delay_ms
+        if jitter_ms is not None:
+            rec.jitter_ms = jitter_ms
+        if loss is not None:
+            rec.loss = loss
+        self.save()
+        return self.apply_shaping(rec) if self.alive(rec) else self.shaping_of(rec)
+
+    def _push(self) -> None:
+        for rec in self.nodes:
+            if self.alive(rec):
+                self.apply_shaping(rec)
 
 
 def _reap(pid: int | None) -> None:

@@ -34,6 +34,7 @@ import contextlib
 import hashlib
 import logging
 import math
+import random
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -71,6 +72,8 @@ DECODED_CACHE = 4_096
 """Messages decoded by a validator and not yet drained from the subscription."""
 SEEN_CONTENTS = 20_000
 """Hashes of gossip payloads accepted lately: the same bytes again are a counted duplicate."""
+MAX_DELAYED = 10_000
+"""Publishes waiting out an emulated delay; beyond it they are dropped (counted)."""
 RECONNECT_EVERY_S = 2.0
 DIAL_TIMEOUT_S = 5.0
 REQUEST_TIMEOUT_S = 10.0
@@ -119,6 +122,22 @@ class NetConfig:
     chain_id: str
     genesis_id: bytes
     max_block_bytes: int = wire.DEFAULT_MAX_BLOCK_BYTES
+
+
+@dataclass
+class Shaping:
+    """Faults this node applies to itself (a devnet's partitions and WAN emulation on
+    loopback, where the kernel cannot): peers it refuses, and delay and loss of what it
+    publishes. Messages GossipSub relays for others are not delayed."""
+
+    blocked: frozenset[str] = frozenset()
+    delay_ms: float = 0.0
+    jitter_ms: float = 0.0
+    loss: float = 0.0
+
+    def view(self) -> dict[str, Any]:
+        return {"blocked_peers": sorted(self.blocked), "delay_ms": self.delay_ms,
+                "jitter_ms": self.jitter_ms, "loss": self.loss}
 
 
 @dataclass
@@ -192,6 +211,10 @@ class P2P:
         self.nursery: trio.Nursery | None = None
         self.published = 0
         self.publish_errors = 0
+        self.shaping = Shaping()
+        self.shaped_drops = 0
+        self._delayed = 0
+        self._rng = random.Random()
 
     # --- identity and peers -------------------------------------------------------------
 
@@ -238,6 +261,22 @@ class P2P:
             if self.nursery is not None:
                 self.nursery.start_soon(self._ban, peer)
 
+    def set_shaping(self, shaping: Shaping) -> None:
+        """Apply new faults now: blocked peers are disconnected at once."""
+        self.shaping = shaping
+        if self.nursery is not None:
+            for peer in self.connected():
+                if peer in shaping.blocked:
+                    self.nursery.start_soon(self._disconnect, peer)
+
+    async def _disconnect(self, peer: str) -> None:
+        with trio.move_on_after(2), suppress(Exception):
+            await self.host.disconnect(ID.from_base58(peer))
+
+    def refused(self, peer: str) -> bool:
+        """Banned for faults, or blocked by the node's own shaping (a partition)."""
+        return peer in self.shaping.blocked or self.banned(peer)
+
     def banned(self, peer: str) -> bool:
         view = self.peers.get(peer)
         return view is not None and view.banned_until > trio.current_time()
@@ -264,7 +303,7 @@ class P2P:
                 if forwarder == me:
                     self._remember(digest)
                     return True  # our own publish, checked when built
-                if self.banned(peer):
+                if self.refused(peer):
                     return False
                 if digest in self._contents:
                     # The same bytes from another origin, or replayed with a new sequence
@@ -299,11 +338,35 @@ class P2P:
             contents.popitem(last=False)
 
     async def publish(self, kind: str, message: wire.GossipMessage) -> bool:
-        """Publish one message (already within MAX_GOSSIP_BYTES: encoding refuses more)."""
+        """Publish one message (already within MAX_GOSSIP_BYTES: encoding refuses more),
+        through this node's own loss and delay when it has any (:class:`Shaping`)."""
         data = message.encoded
         if len(data) > wire.MAX_GOSSIP_BYTES or self.pubsub is None:
             self.publish_errors += 1
             return False
+        sh = self.shaping
+        if sh.loss and self._rng.random() < sh.loss:
+            self.shaped_drops += 1
+            return False
+        if (sh.delay_ms or sh.jitter_ms) and self.nursery is not None:
+            if self._delayed >= MAX_DELAYED:
+                self.shaped_drops += 1
+                return False
+            delay = max(0.0, sh.delay_ms + self._rng.uniform(-sh.jitter_ms, sh.jitter_ms))
+            self._delayed += 1
+            self.nursery.start_soon(self._publish_later, kind, data, delay / 1000.0)
+            return True
+        return await self._publish_now(kind, data)
+
+    async def _publish_later(self, kind: str, data: bytes, delay_s: float) -> None:
+        try:
+            await trio.sleep(delay_s)
+            await self._publish_now(kind, data)
+        finally:
+            self._delayed -= 1
+
+    async def _publish_now(self, kind: str, data: bytes) -> bool:
+        assert self.pubsub is not None
         try:
             await self.pubsub.publish(self.topics[kind], data)
         except (trio.Cancelled, KeyboardInterrupt):
@@ -337,6 +400,10 @@ class P2P:
         protocol = str(stream.get_protocol())
         peer = str(stream.muxed_conn.peer_id)
         decoder = wire.FrameDecoder(wire.MAX_REQUEST_BYTES)
+        if peer in self.shaping.blocked:  # a partition; a banned peer may still learn why
+            with trio.move_on_after(1), suppress(Exception):
+                await stream.reset()
+            return
         try:
             while True:
                 limit = STALLED_FRAME_S if decoder.in_frame else IDLE_STREAM_S
@@ -376,6 +443,8 @@ class P2P:
                       timeout: float = REQUEST_TIMEOUT_S) -> wire.Reply:
         """Send ``request`` to ``peer`` on its protocol's long-lived stream and wait for the
         answer. Raises TimeoutError, ConnectionError or WireError (counted as a fault)."""
+        if peer in self.shaping.blocked:
+            raise ConnectionError(f"peer {peer} is blocked (a partition)")
         key = (peer, request.PROTOCOL)
         lock = self._stream_locks.setdefault(key, trio.Lock())
         try:
@@ -405,8 +474,11 @@ class P2P:
         """Keep every bootstrap peer connected, whatever the start order."""
         while True:
             connected = set(self.host.get_connected_peers())
+            for pid in connected:
+                if str(pid) in self.shaping.blocked:
+                    await self._disconnect(str(pid))
             for pid, info in self._bootstrap:
-                if pid in connected or self.banned(str(pid)):
+                if pid in connected or self.refused(str(pid)):
                     continue
                 with contextlib.suppress(Exception):
                     self.host.get_network().unblock_peer(pid)

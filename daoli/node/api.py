@@ -135,6 +135,9 @@ _TOKEN_RE = re.compile(r"[0-9a-fA-F]{64}\Z")
 _HEX_RE = re.compile(r"(?:[0-9a-fA-F]{2})*\Z")
 _ID_RE = re.compile(r"[0-9a-fA-F]{64}\Z")
 _UINT_RE = re.compile(r"[0-9]{1,20}\Z")
+_PEER_ID_RE = re.compile(r"[1-9A-HJ-NP-Za-km-z]{20,100}\Z")
+"""A base58btc libp2p peer id (checked for shape only: the node compares it as text)."""
+MAX_BLOCKED_PEERS = 256
 _SECONDS_RE = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,6})?\Z")
 _MAX_U64 = (1 << 64) - 1
 
@@ -205,6 +208,15 @@ class NodeBackend(Protocol):
     def subscribe(self) -> AbstractContextManager[EventChannel]:
         """("block" | "tx", data) events of finalized blocks and transactions, in order. The
         node closes the channel when the reader falls too far behind."""
+        ...
+
+    def net_shaping(self) -> dict[str, Any]:
+        """The node's own network faults: {"blocked_peers", "delay_ms", "jitter_ms",
+        "loss", "shaped_drops"}."""
+        ...
+
+    def set_net_shaping(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Replace the given fields (already checked); the new :meth:`net_shaping`."""
         ...
 
 
@@ -594,6 +606,34 @@ class _Api:
         return _json({"count": len(txs), "bytes": sum(len(tx.encoded) for tx in txs),
                       "txs": [tx.id.hex() for tx in txs[:MAX_MEMPOOL_IDS]]})
 
+    async def admin_net(self, request: Request) -> Response:
+        return _json(self.backend.net_shaping())
+
+    async def admin_set_net(self, request: Request) -> Response:
+        body = await self._body(request)
+        if not isinstance(body, dict):
+            _bad("the body must be a JSON object")
+        allowed = {"blocked_peers", "delay_ms", "jitter_ms", "loss"}
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            _bad(f"unknown field {_one_line(unknown[0], 40)} (allowed: "
+                 f"{', '.join(sorted(allowed))})")
+        changes: dict[str, Any] = {}
+        if "blocked_peers" in body:
+            peers = body["blocked_peers"]
+            if (not isinstance(peers, list) or len(peers) > MAX_BLOCKED_PEERS
+                    or not all(isinstance(p, str) and _PEER_ID_RE.match(p) for p in peers)):
+                _bad(f"blocked_peers must be a list of at most {MAX_BLOCKED_PEERS} libp2p "
+                     "peer ids")
+            changes["blocked_peers"] = list(peers)
+        for key, top in (("delay_ms", 60_000.0), ("jitter_ms", 60_000.0), ("loss", 1.0)):
+            if key in body:
+                v = body[key]
+                if type(v) not in (int, float) or not 0 <= v <= top:
+                    _bad(f"{key} must be a number from 0 to {top:g}")
+                changes[key] = float(v)
+        return _json(self.backend.set_net_shaping(changes))
+
     async def draw(self, request: Request) -> Response:
         draw = self.backend.draw()
         if draw is None:
@@ -858,6 +898,7 @@ def _arr(items: dict[str, Any]) -> dict[str, Any]:
 
 _S = {"type": "string"}
 _I = {"type": "integer"}
+_N = {"type": "number"}
 _B = {"type": "boolean"}
 _HEX = {"type": "string", "pattern": "^([0-9a-f]{2})*$"}
 
@@ -911,6 +952,13 @@ OPS: tuple[_Op, ...] = (
     _Op("POST", "/v1/tickets", "submit_tickets", "Submit light-miner tickets",
         _obj({"results": _arr(_ref("SubmitResult"))}), (400, 413),
         body=_obj({"tickets": _arr(_HEX)})),
+    _Op("GET", "/v1/admin/net", "admin_net", "This node's own network faults (devnets)",
+        _ref("NetShaping")),
+    _Op("POST", "/v1/admin/net", "admin_set_net",
+        "Set this node's own network faults: blocked peers (a partition), delay, jitter and "
+        "loss of what it publishes", _ref("NetShaping"), (400, 413),
+        body=_obj({"blocked_peers": _arr(_S), "delay_ms": _N, "jitter_ms": _N, "loss": _N},
+                  optional=("blocked_peers", "delay_ms", "jitter_ms", "loss"))),
     _Op("GET", "/v1/events", "events", "Server-sent events: finalized blocks and txs",
         {"type": "string"}, (503,), media="text/event-stream"),
     _Op("GET", "/metrics", "metrics", "Prometheus metrics (no token)", {"type": "string"},
@@ -929,6 +977,8 @@ _TICKET = _obj({"miner": _S, "miner_pubkey": _S, "sponsor": _S, "sponsor_pubkey"
                 "cycle": _I, "nonce": _I, "time_ms": _I, "raw": _HEX})
 _SCHEMAS: dict[str, Any] = {
     "Error": _obj({"error": _S, "code": _S}),
+    "NetShaping": _obj({"blocked_peers": _arr(_S), "delay_ms": _N, "jitter_ms": _N,
+                        "loss": _N, "shaped_drops": _I}),
     "Status": _obj({"chain_id": _S, "genesis_id": _S, "height": _I, "tip_id": _S,
                     "tip_time_ms": _I, "cycle": _I, "gc_cycle_ms": _I, "round": _I,
                     "peers": _I, "trustees": _I, "trustee": _B, "mempool": _I,

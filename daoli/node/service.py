@@ -80,7 +80,7 @@ from daoli.machine.effects import (
 )
 from daoli.machine.node import MachineConfig, NodeMachine
 from daoli.machine.ports import CachingVerifier, EcdsaVerifier, SecretSigner
-from daoli.net.p2p import P2P, Inbound, NetConfig, open_p2p
+from daoli.net.p2p import P2P, Inbound, NetConfig, Shaping, open_p2p
 from daoli.node.api import build_app, ensure_token, serve_api
 from daoli.node.chain import StoreChain
 from daoli.node.config import MAX_LOCAL_MINERS, NodeConfig, check_multiaddr, parse_host_port
@@ -662,6 +662,25 @@ class Node:
         await self.events_send.send(_Local("tickets", list(tickets), send))
         return await recv.receive()
 
+    def net_shaping(self) -> dict[str, Any]:
+        net = self.net
+        if net is None:
+            return Shaping().view()
+        return {**net.shaping.view(), "shaped_drops": net.shaped_drops}
+
+    def set_net_shaping(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Replace the given fields of the node's own network faults (checked by the API)."""
+        net = self.net
+        if net is not None:
+            cur = net.shaping
+            net.set_shaping(Shaping(
+                blocked=frozenset(changes.get("blocked_peers", cur.blocked)),
+                delay_ms=float(changes.get("delay_ms", cur.delay_ms)),
+                jitter_ms=float(changes.get("jitter_ms", cur.jitter_ms)),
+                loss=float(changes.get("loss", cur.loss))))
+            log.warning("network faults now: %s", json.dumps(net.shaping.view()))
+        return self.net_shaping()
+
     @contextmanager
     def subscribe(self) -> Iterator[trio.MemoryReceiveChannel[tuple[str, dict[str, Any]]]]:
         send, recv = trio.open_memory_channel[tuple[str, dict[str, Any]]](SUBSCRIBER_QUEUE)
@@ -708,6 +727,12 @@ class _Backend:
 
     def subscribe(self) -> Any:
         return self._n.subscribe()
+
+    def net_shaping(self) -> dict[str, Any]:
+        return self._n.net_shaping()
+
+    def set_net_shaping(self, changes: dict[str, Any]) -> dict[str, Any]:
+        return self._n.set_net_shaping(changes)
 
 
 # --- running ------------------------------------------------------------------------------

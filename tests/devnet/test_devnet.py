@@ -151,6 +151,34 @@ def test_two_of_four_killed_halt_without_a_fork_and_restarting_resumes(
         net.down()
 
 
+def test_a_2_2_partition_halts_heal_resumes_and_every_block_agrees(tmp_path: Path) -> None:
+    d = tmp_path / "net"
+    net = Net(d)
+    try:
+        ok("devnet", "up", "--detach", "--dir", str(d))
+        wait_for("height 2", lambda: all((h or 0) >= 2 for h in net.heights().values()))
+        ok("devnet", "partition", "n0,n1", "n2,n3", "--dir", str(d))
+        wait_for("each side sees only its own", lambda: all(
+            n["peers"] == 1 for n in net.status()["nodes"]), 30)
+        start = max(h for h in net.heights().values() if h is not None)
+        deadline = time.monotonic() + 5  # several cycles: no side has q = 3 of 4
+        while time.monotonic() < deadline:
+            assert max(h for h in net.heights().values() if h is not None) <= start + 1
+            time.sleep(0.5)
+        shaped = ok("devnet", "netem", "n2", "--delay", "30ms", "--jitter", "10ms",
+                    "--loss", "0%", "--dir", str(d))
+        assert shaped["delay_ms"] == 30 and len(shaped["blocked_peers"]) == 2
+        ok("devnet", "heal", "--dir", str(d))
+        wait_for("finality resumes", lambda: all((h or 0) >= start + 3
+                                                 for h in net.heights().values()), 90)
+        nodes = net.status()["nodes"]
+        top = min(n["height"] for n in nodes)
+        for h in range(1, top + 1):
+            assert len({net.block_id(n, h) for n in nodes}) == 1, f"fork at height {h}"
+    finally:
+        net.down()
+
+
 def test_status_of_no_devnet_is_one_line(tmp_path: Path) -> None:
     r = daoli("devnet", "status", "--dir", str(tmp_path / "none"))
     assert r.returncode == 2 and "no devnet in" in r.stderr and "Traceback" not in r.stderr

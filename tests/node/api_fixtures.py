@@ -157,6 +157,17 @@ class FakeNode:
             out.append(("known", "") if known else ("accepted", ""))
         return out
 
+    shaping: dict[str, Any] = field(default_factory=lambda: {
+        "blocked_peers": [], "delay_ms": 0.0, "jitter_ms": 0.0, "loss": 0.0,
+        "shaped_drops": 0})
+
+    def net_shaping(self) -> dict[str, Any]:
+        return dict(self.shaping)
+
+    def set_net_shaping(self, changes: dict[str, Any]) -> dict[str, Any]:
+        self.shaping.update(changes)
+        return dict(self.shaping)
+
     @contextmanager
     def subscribe(self) -> Iterator[trio.MemoryReceiveChannel[tuple[str, dict[str, Any]]]]:
         send, recv = trio.open_memory_channel[tuple[str, dict[str, Any]]](1_000)

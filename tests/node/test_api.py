@@ -757,3 +757,19 @@ def test_hostile_input_never_gives_500(chain: Chain, full_store: BlockStore, ref
         if r.status_code != 200:
             assert "\n" not in r.json()["error"]
     assert node.pool == {} and node.tickets == []
+
+
+def test_admin_net_sets_the_nodes_own_faults_and_checks_them(node: FakeNode) -> None:
+    peer = "16Uiu2HAmEWQnHq2jLKJypwVnVoQeFCULuyop6atvq2eWjYSUjzNi"
+    r = post(node, "/v1/admin/net", json={"blocked_peers": [peer], "delay_ms": 80,
+                                          "loss": 0.01})
+    assert r.status_code == 200, r.text
+    assert r.json()["blocked_peers"] == [peer] and r.json()["delay_ms"] == 80.0
+    assert get(node, "/v1/admin/net").json()["loss"] == 0.01
+    for body, what in (({"blocked_peers": ["not a peer id!"]}, "blocked_peers"),
+                       ({"blocked_peers": [peer] * 257}, "blocked_peers"),
+                       ({"delay_ms": -1}, "delay_ms"), ({"loss": 1.5}, "loss"),
+                       ({"loss": "1%"}, "loss"), ({"drop_all": True}, "unknown field"),
+                       ([1, 2], "JSON object")):
+        assert what in error_of(post(node, "/v1/admin/net", json=body), 400, "bad_request")
+    assert node.shaping["delay_ms"] == 80.0  # refused changes changed nothing
