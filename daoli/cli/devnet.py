@@ -605,6 +605,79 @@ def faucet(
 __all__ = ["app"]
 
 
+@app.command("export")
+def export(
+    manifest: Annotated[Path | None, typer.Argument(
+        metavar="[MANIFEST]", help="A devnet manifest (devnet/*.toml).",
+        show_default="4 trustee nodes, 2 miners each, wallets alice, bob, carol")] = None,
+    nodes: Annotated[int | None, typer.Option(
+        "--nodes", min=1, max=MAX_NODES, help="Nodes of the built-in manifest.",
+        show_default="4")] = None,
+    compose: Annotated[Path | None, typer.Option(
+        "--compose", metavar="FILE", help="Write a Docker Compose file, with homes/ and "
+        "wallets.password next to it.", show_default=False)] = None,
+    k8s: Annotated[Path | None, typer.Option(
+        "--k8s", metavar="DIR", help="Write Kubernetes manifests (kubectl apply -f DIR).",
+        show_default=False)] = None,
+    image: Annotated[str, typer.Option(
+        "--image", help="The container image, built from the repository's Dockerfile.")
+    ] = "daoli:latest",
+    namespace: Annotated[str | None, typer.Option(
+        "--namespace", help="Kubernetes namespace (with --k8s).",
+        show_default="daoli-devnet")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace an earlier export at that path (new keys: a new chain).")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export a devnet to run in containers: a Docker Compose project (--compose) or
+    Kubernetes manifests (--k8s), with fresh keys (files holding them are mode 0600) and one
+    genesis whose time is now; starting later just begins the chain at a later cycle.
+    docs/deploy.md tells how to build the image and run both.
+
+    --json prints {"kind", "path", "files", "secret_files", "chain_id", "genesis_id",
+    "genesis_time_ms", "image", "namespace", "password_file", "nodes": [{"name",
+    "workload", "host", "peer_id", "signer_pubkey", "trustee", "miners", "sponsor", "p2p",
+    "api"}]}.
+    """
+    from daoli.devnet.export import DEFAULT_NAMESPACE, export_compose, export_k8s
+
+    if (compose is None) == (k8s is None):
+        fail("give --compose FILE or --k8s DIR (one per run: each export is a chain of its "
+             "own)")
+    if namespace is not None and k8s is None:
+        fail("--namespace goes with --k8s")
+    if manifest is not None and nodes is not None:
+        fail("give a MANIFEST or --nodes, not both")
+    spec = load_manifest(manifest) if manifest is not None else default_manifest(nodes or 4)
+    if compose is not None:
+        report = export_compose(spec, safe_resolve(compose, "--compose"), image=image,
+                                force=force)
+    else:
+        assert k8s is not None
+        report = export_k8s(spec, safe_resolve(k8s, "--k8s"), image=image,
+                            namespace=namespace or DEFAULT_NAMESPACE, force=force)
+
+    def human() -> None:
+        say(("exported ", "bold"), f"devnet {show(spec.name)}: {len(report.nodes)} nodes, "
+            f"chain {report.chain_id}, to ", show(report.path))
+        say(f"{len(report.secret_files)} files hold keys or the wallets' password (mode "
+            "0600); the password is in ", show(report.password_file))
+        for n in report.nodes:
+            role = "trustee" if n.trustee else "follower"
+            where = n.api if n.api else n.host
+            say(f"  {show(n.workload)}: node {show(n.name)} ({role}), {show(where)}")
+        build = f"docker build -t {shlex.quote(image)} ."
+        if report.kind == "compose":
+            say("next: ", build, f"; cd {shlex.quote(str(report.path.parent))} && "
+                "docker compose up -d")
+        else:
+            say("next: ", build, " (and push it); kubectl apply -f ",
+                shlex.quote(str(report.path)))
+
+    emit(as_json, report.to_dict(), human)
+
+
 def _examples(fn: Any, *lines: str) -> None:
     fn.__doc__ = (fn.__doc__ or "") + examples(*lines)
 
@@ -629,3 +702,7 @@ _examples(env, 'eval "$(daoli devnet env)"', 'eval "$(daoli devnet env n2)"',
           "daoli --json devnet env n1")
 _examples(faucet, "daoli devnet faucet dlc1... 100DLC", "daoli devnet faucet alice 5DLC",
           "daoli --json devnet faucet bob 1DLC --no-wait")
+_examples(export, "daoli devnet export --compose deploy/docker-compose.yml",
+          "daoli devnet export devnet/wan-7.toml --k8s deploy/k8s --image "
+          "registry.example/daoli:0.1",
+          "daoli --json devnet export --nodes 7 --compose /tmp/net7/compose.yml | jq .nodes")

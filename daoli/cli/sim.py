@@ -3,6 +3,11 @@
 Every option's range is :data:`daoli.sim.runner.BOUNDS`, checked by
 :meth:`~daoli.sim.runner.SimConfig.validate` (so the CLI and library callers agree) and
 stated in each option's ``--help`` from the same table.
+
+``--manifest FILE`` simulates a devnet manifest. This command sits above both the devnet
+and the simulator layers, which may not import each other: it loads the file with
+:func:`daoli.devnet.manifest.load_manifest` and hands the manifest to the simulator's pure
+mapping, :func:`daoli.sim.manifest.manifest_config`.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -19,9 +25,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from daoli.cli.common import JsonOpt, emit, examples, say, state, stdout
+from daoli.cli.common import JsonOpt, emit, examples, fail, parse_path, say, state, stdout
 from daoli.core.params import LI_PER_DLC, ChainParams
+from daoli.devnet.manifest import load_manifest
+from daoli.files import show
 from daoli.sim.behaviours import BEHAVIOURS
+from daoli.sim.manifest import MANIFEST_FIELDS, manifest_config
 from daoli.sim.network import LATENCY_KINDS
 from daoli.sim.runner import (
     BOUNDS,
@@ -66,7 +75,9 @@ _HELP = (
     "{trustee: {behaviour, trustee_li, sponsor_li, slashed_li, net_li, ...}}; "
     "rewards_by_behaviour; pow_difficulty_by_epoch and time_ties_median_by_epoch (lists); "
     "txs_submitted, txs_included, mempool_max; evidence and network counters. Every number "
-    "is finite, and only the net_li figures (reward minus slashed bond) can be negative."
+    "is finite, and only the net_li figures (reward minus slashed bond) can be negative. "
+    "With --manifest also manifest, manifest_notes, followers, nodes {name: {...}} and "
+    "faults [...] (docs/devnet.md)."
 )
 
 
@@ -114,7 +125,21 @@ def _float(name: str) -> Callable[[Any], float]:
     return parse
 
 
+_MANIFEST_OPTIONS = {("partition" if f == "partitions" else f):
+                     ("--partition" if f == "partitions" else BOUNDS[f].option)
+                     for f in MANIFEST_FIELDS if f == "partitions" or f in BOUNDS}
+"""Parameter -> option, for the options a manifest sets (cycle_ms, phi_ms and delta_ms
+have none)."""
+
+
+def _given(ctx: typer.Context, param: str) -> bool:
+    """Whether the user gave this option (rather than its default)."""
+    source = ctx.get_parameter_source(param)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
 def sim(
+    ctx: typer.Context,
     trustees: Annotated[int, typer.Option(
         "--trustees", parser=_int("trustees"),
         help=f"Number of trustees (each also a sponsor); a genesis holds at most "
@@ -195,8 +220,20 @@ def sim(
     accounts: Annotated[int, typer.Option(
         "--accounts", parser=_int("accounts"),
         help=f"Funded genesis accounts the workload uses. {_range('accounts')}")] = 1_000,
+    manifest: Annotated[Path | None, typer.Option(
+        "--manifest", parser=parse_path, metavar="FILE",
+        help="Simulate the network 'daoli devnet up FILE' starts (devnet/*.toml): its "
+        "trustees and followers, each node's miners and latency, jitter and loss, its "
+        "[params] and its fault schedule (counted from the first finalized block). Not with "
+        f"the options it sets: {', '.join(_MANIFEST_OPTIONS.values())}. Without "
+        "--hash-time-ms a hash takes 0.001 ms, about a node's speed.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
+    if manifest is not None:
+        clash = [opt for param, opt in _MANIFEST_OPTIONS.items() if _given(ctx, param)]
+        if clash:
+            fail(f"{clash[0]} cannot be used with --manifest, which sets it (edit the "
+                 "manifest instead)")
     cfg = SimConfig(
         trustees=trustees, miners=miners, heights=heights, seed=seed, latency=latency,
         latency_ms=latency_ms, jitter_ms=jitter_ms, loss=loss, clock_skew_ms=clock_skew_ms,
@@ -206,8 +243,16 @@ def sim(
         heavy_miner_rate=heavy_miner, diameter=diameter,
         relay_hold_ms=relay_hold_ms, max_sim_ms=max_sim_ms, evidence=evidence,
         tx_rate=tx_rate, accounts=accounts)
+    notes: tuple[str, ...] = ()
+    if manifest is not None:
+        mapped = manifest_config(load_manifest(manifest), cfg,
+                                 hash_time_ms=hash_time_ms if _given(ctx, "hash_time_ms")
+                                 else None)
+        cfg, notes = mapped.config, mapped.notes
     cfg.validate()  # every bound, in one place: SimConfig (run() checks again, cheaply)
     report = run(cfg) if as_json else _run_with_progress(cfg)
+    if manifest is not None:
+        report["manifest_notes"] = list(notes)
     emit(as_json, report, lambda: _human(report))
 
 
@@ -218,6 +263,8 @@ sim.__doc__ = _HELP + examples(
     "daoli sim --latency lognormal --latency-ms 150 --jitter-ms 80 --loss 0.02",
     "daoli sim --partition 5000:15000:2 --heights 30",
     "daoli sim --tx-rate 100 --accounts 500",
+    "daoli sim --manifest devnet/wan-7.toml --heights 30",
+    "daoli sim --manifest devnet/chaos.toml --heights 80 --json",
 )
 
 
@@ -282,8 +329,13 @@ def _sim_time(r: dict[str, Any]) -> str:
 
 def _human(r: dict[str, Any]) -> None:
     c = r["config"]
-    t = Table(title=Text(f"daoli sim: {c['trustees']} trustees, {c['miners']} miners, "
-                         f"seed {c['seed']} (ECDSA skipped)"), show_header=False)
+    who = f"{c['trustees']} trustees, {c['miners']} miners"
+    if "manifest" in r:
+        followers = r["followers"]
+        who = (f"manifest {show(r['manifest'])}: {c['trustees']} trustees, {followers} "
+               f"follower{'' if followers == 1 else 's'}, {c['miners']} miners")
+    t = Table(title=Text(f"daoli sim: {who}, seed {c['seed']} (ECDSA skipped)"),
+              show_header=False)
     t.add_column("metric", style="bold")
     t.add_column("value")
     viol = r["safety_violations"]
@@ -327,3 +379,32 @@ def _human(r: dict[str, Any]) -> None:
                  if f["winner_miner"] != f["withheld_miner"])
         say(f"offline winners: {len(r['offline_winner_heights'])} heights, "
             f"{ok} finalized by the next ticket of the lineup")
+    if "manifest" in r:
+        _human_manifest(r)
+
+
+def _human_manifest(r: dict[str, Any]) -> None:
+    """The named nodes, the fault schedule as it went, and what is not simulated."""
+    nt = Table(title=Text(f"nodes of manifest {show(r['manifest'])}: what each sends is "
+                          "delayed and lost as shown"))
+    for col in ("node", "role", "miners", "delay ms", "loss", "height", "proposed", "end"):
+        nt.add_column(col, justify="left" if col in ("node", "role", "end") else "right",
+                      no_wrap=col != "node")
+    for name, v in r["nodes"].items():
+        delay = _g(v["latency_ms"]) + (f" ± {_g(v['jitter_ms'])}" if v["jitter_ms"] else "")
+        nt.add_row(Text(show(name)), "trustee" if v["trustee"] else "follower",
+                   str(v["miners"]), delay, f"{v['loss']:.1%}" if v["loss"] else "0",
+                   str(v["height"]), str(v["blocks_proposed"]), v["state_at_end"])
+    stdout.print(nt)
+    if r["faults"]:
+        start = r["faults_from_sim_seconds"]
+        say("faults (from the first finalized block",
+            "" if start is None else f", at {_g(start)} s", "):")
+        for f in r["faults"]:
+            what = " ".join(show(n) for n in f["nodes"]) or " | ".join(
+                ",".join(show(n) for n in g) for g in f["groups"])
+            when = (f"at {_g(f['sim_seconds'])} s, height {f['height']}" if f["applied"]
+                    else "not reached (the run ended first)")
+            say(f"  +{_g(f['at_s'])} s {f['action']}", f" {what}" if what else "", f": {when}")
+    for note in r.get("manifest_notes", []):
+        say(("note: ", "dim"), show(note))

@@ -39,6 +39,8 @@ DEFAULT_WALLET_BALANCE = 1_000_000 * LI_PER_DLC
 FAUCET_WALLET = "faucet"
 FAUCET_BALANCE = 100_000_000 * LI_PER_DLC
 """The devnet's own funded account that ``devnet faucet`` pays from."""
+SIGNER_WALLET = "signer"
+"""In each node home: the node's own signer key as a wallet (for ``trustee join``)."""
 
 
 @dataclass(frozen=True)
@@ -216,8 +218,8 @@ def parse_manifest(doc: dict[str, Any], source: str = "manifest") -> Manifest:
     for i, w in enumerate(raw_wallets):
         w = _only(w, f"wallets[{i}]", ("name", "balance"))
         wname = _name(w.get("name"), f"wallets[{i}].name", WALLET_RE)
-        if wname == FAUCET_WALLET:
-            raise ConfigError(f"wallets[{i}].name: {FAUCET_WALLET!r} is the devnet's own")
+        if wname in (FAUCET_WALLET, SIGNER_WALLET):
+            raise ConfigError(f"wallets[{i}].name: {wname!r} is the devnet's own")
         bal = w.get("balance", DEFAULT_WALLET_BALANCE)
         try:
             amount = parse_amount(bal) if type(bal) is str else _int(bal, "x", 0, 2**63)

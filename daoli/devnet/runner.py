@@ -35,7 +35,13 @@ from daoli.core.address import address_bytes_of, address_of
 from daoli.core.crypto import pubkey_from_secret
 from daoli.core.genesis import Allocation, Genesis, GenesisTrustee
 from daoli.core.peerid import peer_id_of_secret
-from daoli.devnet.manifest import FAUCET_BALANCE, FAUCET_WALLET, Manifest, load_manifest
+from daoli.devnet.manifest import (
+    FAUCET_BALANCE,
+    FAUCET_WALLET,
+    SIGNER_WALLET,
+    Manifest,
+    load_manifest,
+)
 from daoli.errors import ConfigError
 from daoli.files import MAX_CONFIG_FILE, quote, read_text, show
 from daoli.node.config import NodeConfig, dump_config_toml, dump_genesis_toml
@@ -166,7 +172,7 @@ class Devnet:
             store = WalletStore(home / "wallets")
             for name, key in wallet_keys.items():
                 store.import_secret(name, key, password, light_kdf=True)
-            store.import_secret("signer", signer_keys[i], password, light_kdf=True)
+            store.import_secret(SIGNER_WALLET, signer_keys[i], password, light_kdf=True)
         net = cls(directory, manifest, genesis.chain_id, genesis.id.hex(), records)
         net.save()
         return net

@@ -181,3 +181,67 @@ class Network:
 
     def last_heal_ms(self) -> int:
         return max((end for _, end, _ in self.partitions), default=0)
+
+
+class ShapedNetwork(Network):
+    """A network shaped per sender, as a devnet manifest shapes it: a message from node
+    ``a`` takes ``a``'s own delay (``latency_ms`` and ``jitter_ms`` in the chosen latency
+    model) and is lost with ``a``'s own ``loss``, which is what a node's shaping does to
+    what it sends. Partitions are switched on and off while the run goes (a manifest's
+    fault schedule counts from the first finalized block, known only then), and a node
+    that is down (killed or paused) sends nothing.
+
+    ``latency`` (the model every point-to-point exchange without a sender of its own
+    samples: a block fetch, a sync request and its reply) has the nodes' mean latency and
+    jitter. A subclass, so the plain :class:`Network`'s hot path (and every existing run's
+    random draws) stays exactly as it was.
+    """
+
+    def __init__(self, shapes: Sequence[tuple[float, float, float]], *, seed: int,
+                 latency: str = "uniform", degree: int = 8) -> None:
+        n = len(shapes)
+        if n == 0:
+            raise ConfigError("a shaped network needs at least one node")
+        super().__init__(n, seed=seed, latency=latency,
+                         latency_ms=sum(s[0] for s in shapes) / n,
+                         jitter_ms=sum(s[1] for s in shapes) / n, loss=0.0, degree=degree)
+        for i, (lat, jit, loss) in enumerate(shapes):
+            if lat < 0.0 or jit < 0.0 or not 0.0 <= loss <= 1.0:
+                raise ConfigError(f"node {i}: latency and jitter must be non-negative and "
+                                  "loss from 0 to 1")
+        self.senders = [LatencyModel(latency, lat, jit,
+                                     random.Random(sub_seed(seed, f"latency/{i}")))
+                        for i, (lat, jit, _) in enumerate(shapes)]
+        self.node_loss = [loss for _, _, loss in shapes]
+        self.groups: list[int] | None = None
+        """Group of each node while a partition holds (None: none holds)."""
+        self.down = [False] * n
+
+    def partition(self, groups: Sequence[int]) -> None:
+        """Split the nodes: from now on only nodes of one group reach each other."""
+        if len(groups) != self.n:
+            raise ConfigError(f"a partition needs the group of each of the {self.n} nodes")
+        self.groups = list(groups)
+
+    def heal(self) -> None:
+        self.groups = None
+
+    def cut(self, a: int, b: int, t_ms: float) -> bool:
+        g = self.groups
+        return g is not None and g[a] != g[b]
+
+    def delay(self, a: int, b: int, t_ms: float) -> float | None:
+        self.sent += 1
+        g = self.groups
+        if self.down[a] or (g is not None and g[a] != g[b]):
+            self.lost += 1
+            return None
+        loss = self.node_loss[a]
+        if loss and self._loss_rng.random() < loss:
+            self.lost += 1
+            return None
+        return self.senders[a].sample()
+
+    def partitioned_at(self, t_ms: float) -> bool:
+        """Whether a partition holds now (``t_ms`` is ignored: partitions here are live)."""
+        return self.groups is not None

@@ -34,15 +34,24 @@ from daoli.core.ticket import Ticket
 from daoli.core.tx import Evidence, Transaction
 from daoli.core.vote import Vote
 from daoli.errors import ConfigError
-from daoli.machine.effects import DrawClosed
+from daoli.machine.byzantine import machine_class
+from daoli.machine.effects import DrawClosed, SetTimer
+from daoli.machine.ports import TrustingVerifier
 from daoli.sim.behaviours import (
     BEHAVIOURS,
     HONEST,
 )
 from daoli.sim.events import EventQueue
 from daoli.sim.metrics import Metrics, histogram, summary
-from daoli.sim.network import LATENCY_KINDS, LatencyModel, Network, Partition, sub_seed
-from daoli.sim.nodes import ChainEntry, LedgerHub, SimNode, sim_signature
+from daoli.sim.network import (
+    LATENCY_KINDS,
+    LatencyModel,
+    Network,
+    Partition,
+    ShapedNetwork,
+    sub_seed,
+)
+from daoli.sim.nodes import ChainEntry, LedgerHub, SimNode, SimSigner, sim_signature
 from daoli.sim.workload import ACCOUNT_FUNDS, TxWorkload
 
 GENESIS_TIME_MS = 1_000
@@ -103,6 +112,12 @@ MAX_PARTITIONS = 100
 MAX_WORK = 100_000_000
 """Bound on :meth:`SimConfig.work`: a few minutes of a laptop's time at most for a run
 that keeps finalizing (a stalled run does less work per simulated second)."""
+MAX_NODES = 2 * MAX_TRUSTEES
+"""Named nodes (:attr:`SimConfig.nodes`), trustees and followers together."""
+MAX_FAULTS = 1_000
+FAULT_ACTIONS = ("kill", "restart", "pause", "resume", "partition", "heal")
+"""What a scheduled :class:`SimFault` does (the devnet manifest's fault actions)."""
+NODE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 def _num(v: float) -> str:
@@ -207,6 +222,42 @@ def parse_partition(text: str) -> Partition:
 
 
 @dataclass(frozen=True)
+class SimNodeSpec:
+    """One named node of :attr:`SimConfig.nodes`: a devnet manifest's node, as simulated.
+
+    Its shaping applies to what it sends, as a node's own shaping does: each message from
+    it takes ``latency_ms`` give or take ``jitter_ms`` (in the run's latency model) and is
+    lost with probability ``loss``."""
+
+    name: str
+    trustee: bool = True
+    """A genesis trustee; False: a follower (it sponsors its miners' tickets and proposes
+    their blocks, but does not vote)."""
+    miners: int = 1
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    loss: float = 0.0
+
+
+@dataclass(frozen=True)
+class SimFault:
+    """A scheduled fault of named nodes, ``at_ms`` after the run's first finalized block
+    (a devnet manifest's ``[[faults]]``: its times count from the first block too).
+
+    ``kill``: the node's process is gone (messages to it are lost, its timers and miners
+    stop) until ``restart`` starts a fresh machine on its chain (its signing record kept, as
+    a node's store keeps it). ``pause``: the node is frozen (what reaches it waits) until
+    ``resume`` delivers it. ``partition``: only nodes of one group reach each other (the
+    nodes in no group form one more group, as ``daoli devnet partition`` has it) until
+    ``heal``."""
+
+    at_ms: int
+    action: str
+    nodes: tuple[str, ...] = ()
+    groups: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(frozen=True)
 class SimConfig:
     trustees: int = 4
     miners: int = 100
@@ -249,6 +300,20 @@ class SimConfig:
     """Workload transfers per simulated second (0: none)."""
     accounts: int = 1_000
     """Funded genesis accounts the workload sends from and to (only with ``tx_rate``)."""
+    nodes: tuple[SimNodeSpec, ...] = ()
+    """Named nodes, each with its own miners and shaping (a devnet manifest: see
+    :mod:`daoli.sim.manifest`). Empty: ``trustees`` anonymous trustees over which the
+    ``miners`` are spread at random, every message shaped by ``latency_ms``, ``jitter_ms``
+    and ``loss``. Set: ``trustees`` and ``miners`` must be their totals, and ``latency_ms``,
+    ``jitter_ms``, ``loss`` and ``partitions`` 0 and empty (shaping and partitions are
+    per node and in ``faults``)."""
+    faults: tuple[SimFault, ...] = ()
+    """A fault schedule of the named nodes (only with ``nodes``)."""
+    params: ChainParams | None = None
+    """The genesis parameters; None: the defaults. ``cycle_ms``, ``phi_ms``, ``delta_ms``,
+    ``diameter``, ``pow_difficulty`` and ``epoch_blocks`` above override its values."""
+    manifest: str = ""
+    """The name of the devnet manifest this run simulates ("": none)."""
 
     def validate(self) -> None:
         """Refuse values a run cannot handle, or that would make it run for ever, with a
@@ -268,6 +333,12 @@ class SimConfig:
             if type(getattr(self, name)) is not bool:
                 raise ConfigError(f"{name} must be True or False")
         self._check_partitions()
+        self._check_nodes()
+        self._check_faults()
+        if self.params is not None and not isinstance(self.params, ChainParams):
+            raise ConfigError(f"params must be ChainParams, got {_shown(self.params)}")
+        if type(self.manifest) is not str or len(self.manifest) > 64:
+            raise ConfigError("manifest must be a name of at most 64 characters")
         self.chain_params()  # cycle_ms, phi_ms, delta_ms: ChainParams' own checks
         self._check_work()
 
@@ -284,12 +355,80 @@ class SimConfig:
                 raise ConfigError(f"--partition {_shown(s)}:{_shown(e)}:{_shown(g)}: need "
                                   f"{PARTITION_SPAN} ({self.trustees})")
 
+    def _check_nodes(self) -> None:
+        nodes = self.nodes
+        if not nodes:
+            return
+        if not isinstance(nodes, tuple | list) or len(nodes) > MAX_NODES:
+            raise ConfigError(f"nodes: at most {MAX_NODES} named nodes")
+        names: set[str] = set()
+        for i, nd in enumerate(nodes):
+            if not isinstance(nd, SimNodeSpec):
+                raise ConfigError(f"nodes[{i}]: expected a SimNodeSpec, got {_shown(nd)}")
+            if type(nd.name) is not str or not NODE_NAME.fullmatch(nd.name):
+                raise ConfigError(f"nodes[{i}].name must be 1-64 of A-Z, a-z, 0-9, '_', '.' "
+                                  f"and '-', got {_shown(nd.name)}")
+            if nd.name in names:
+                raise ConfigError(f"nodes[{i}].name: {nd.name!r} is used twice")
+            names.add(nd.name)
+            if type(nd.trustee) is not bool:
+                raise ConfigError(f"nodes[{i}].trustee must be True or False")
+            where = f"nodes[{i}] ({nd.name})"
+            Bound(f"{where} miners", True, 0, MAX_MINERS).check(nd.miners)
+            Bound(f"{where} latency_ms", False, 0, MAX_DELAY_MS).check(nd.latency_ms)
+            Bound(f"{where} jitter_ms", False, 0, MAX_DELAY_MS).check(nd.jitter_ms)
+            Bound(f"{where} loss", False, 0, 1).check(nd.loss)
+        trustees = sum(1 for nd in nodes if nd.trustee)
+        if trustees != self.trustees:
+            raise ConfigError(f"nodes: {trustees} are trustees, but trustees is {self.trustees}")
+        miners = sum(nd.miners for nd in nodes)
+        if miners != self.miners:
+            raise ConfigError(f"nodes: their miners add up to {miners}, but miners is "
+                              f"{self.miners}")
+        if self.latency_ms or self.jitter_ms or self.loss or self.partitions:
+            raise ConfigError("with named nodes, latency_ms, jitter_ms and loss are per node "
+                              "and partitions are faults: set them to 0 and ()")
+
+    def _check_faults(self) -> None:
+        faults = self.faults
+        if not faults:
+            return
+        if not self.nodes:
+            raise ConfigError("faults need named nodes (nodes)")
+        if not isinstance(faults, tuple | list) or len(faults) > MAX_FAULTS:
+            raise ConfigError(f"faults: at most {MAX_FAULTS}")
+        names = {nd.name for nd in self.nodes}
+        for i, f in enumerate(faults):
+            if not isinstance(f, SimFault):
+                raise ConfigError(f"faults[{i}]: expected a SimFault, got {_shown(f)}")
+            if type(f.at_ms) is not int or not 0 <= f.at_ms <= MAX_SIM_MS:
+                raise ConfigError(f"faults[{i}].at_ms must be an integer from 0 to "
+                                  f"{_num(MAX_SIM_MS)}, got {_shown(f.at_ms)}")
+            if f.action not in FAULT_ACTIONS:
+                raise ConfigError(f"faults[{i}].action must be one of "
+                                  f"{', '.join(FAULT_ACTIONS)}, got {_shown(f.action)}")
+            listed = [*f.nodes, *(n for g in f.groups for n in g)]
+            for name in listed:
+                if type(name) is not str or name not in names:
+                    raise ConfigError(f"faults[{i}]: no node named {_shown(name)}")
+            if f.action in ("kill", "restart", "pause", "resume") and not f.nodes:
+                raise ConfigError(f"faults[{i}]: {f.action} needs nodes")
+            if f.action == "partition":
+                if len(f.groups) < 2:
+                    raise ConfigError(f"faults[{i}]: partition needs two or more groups")
+                in_groups = [n for g in f.groups for n in g]
+                if len(set(in_groups)) != len(in_groups):
+                    raise ConfigError(f"faults[{i}]: a node is in two partition groups")
+
     def derived_max_sim_ms(self) -> int:
         """The bound on simulated time when ``max_sim_ms`` is 0: one second before genesis,
-        the last partition's end, 4 cycles and 3 rounds of timeouts per height, and 30 s
-        more; at most :data:`MAX_SIM_MS`."""
+        the last partition's end (or the last fault's time and one height for the first
+        block), 4 cycles and 3 rounds of timeouts per height, and 30 s more; at most
+        :data:`MAX_SIM_MS`."""
         p = self.chain_params()
         heal = max((q.end_ms for q in self.partitions), default=0)
+        if self.faults:  # counted from the first block, which takes a height at most
+            heal = max(heal, max(f.at_ms for f in self.faults) + per_height_ms(p))
         return min(MAX_SIM_MS, GENESIS_TIME_MS + heal + self.heights * per_height_ms(p)
                    + 30_000)
 
@@ -312,7 +451,8 @@ class SimConfig:
                 return int(self.phi_ms * rate / self.hash_time_ms) + 1
 
             mining = (self.miners - 1) * tries(1.0) + tries(self.heavy_miner_rate)
-        return self.trustees ** 2 + mining + self.trustees * self.tx_rate
+        votes = self.trustees * len(self.nodes) if self.nodes else self.trustees ** 2
+        return votes + mining + self.trustees * self.tx_rate
 
     def _check_work(self) -> None:
         cycles = self.sim_bound_ms() / self.cycle_ms
@@ -331,6 +471,11 @@ class SimConfig:
                 "--heights, --max-sim-ms, --trustees, --miners or --tx-rate")
 
     def chain_params(self) -> ChainParams:
+        if self.params is not None:
+            return self.params.replace(
+                cycle_ms=self.cycle_ms, phi_ms=self.phi_ms, delta_ms=self.delta_ms,
+                diameter=self.diameter, pow_difficulty=self.pow_difficulty,
+                epoch_blocks=self.epoch_blocks)
         return ChainParams(cycle_ms=self.cycle_ms, phi_ms=self.phi_ms, delta_ms=self.delta_ms,
                            diameter=self.diameter, pow_difficulty=self.pow_difficulty,
                            epoch_blocks=self.epoch_blocks)
@@ -338,6 +483,9 @@ class SimConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["partitions"] = [f"{p.start_ms}:{p.end_ms}:{p.groups}" for p in self.partitions]
+        for name in ("nodes", "faults", "params", "manifest"):
+            if not getattr(self, name):  # absent unless used: older reports stay as they were
+                del d[name]
         return d
 
 
@@ -346,6 +494,170 @@ def per_height_ms(p: ChainParams) -> int:
     rounds of timeouts (13,000 ms with the default parameters)."""
     return 4 * p.cycle_ms + 3 * (p.timeout_propose_ms + p.timeout_prevote_ms
                                  + p.timeout_precommit_ms + 2 * p.timeout_delta_ms)
+
+
+UP, KILLED, PAUSED = "up", "killed", "paused"
+
+
+class ScheduledNode(SimNode):
+    """A named node that faults can kill, restart, pause and resume (see :class:`SimFault`).
+
+    Every delivery and timer passes :meth:`_gate`: a paused node holds them until it is
+    resumed (a stopped process's sockets and timers wait for it), a killed one loses them.
+    Timers carry the machine's generation, so none set before a kill fires after the
+    restart (a new process has only the timers it sets itself).
+    """
+
+    def __init__(self, world: World, idx: int, pubkey: bytes, behaviour: str,
+                 skew_ms: float) -> None:
+        super().__init__(world, idx, pubkey, behaviour, skew_ms)
+        self.state = UP
+        self.generation = 0
+        self.held: list[tuple[Callable[[Any, Any], None], Any, Any]] = []
+
+    # --- faults --------------------------------------------------------------------------------
+
+    def fault(self, action: str) -> None:
+        {"kill": self.kill, "restart": self.restart, "pause": self.pause,
+         "resume": self.resume}[action]()
+
+    def _set(self, state: str) -> None:
+        self.state = state
+        net = self.w.shaped
+        assert net is not None
+        net.down[self.idx] = state != UP
+
+    def kill(self) -> None:
+        if self.state != KILLED:
+            self.held = []
+            self.generation += 1
+            self._set(KILLED)
+
+    def pause(self) -> None:
+        if self.state == UP:
+            self._set(PAUSED)
+
+    def resume(self) -> None:
+        if self.state == PAUSED:
+            self._set(UP)
+            held, self.held = self.held, []
+            for fn, a, b in held:
+                if self.state == UP:
+                    fn(a, b)
+
+    def restart(self) -> None:
+        """A new process on the node's chain: a fresh machine (clock, mempool, lottery)
+        started on its tip, keeping what a node keeps on disk (its signing record); like a
+        node's status poll, it then asks the highest live peer for what it missed."""
+        self.kill()
+        self._set(UP)
+        w = self.w
+        old = self.m
+        idx = self.idx
+        self.m = machine_class(self.behaviour)(
+            w.genesis, w.hub, SimSigner(self.pub, w.fake_sig(self.pub)), TrustingVerifier(),
+            old.config, sign_state=old.sign_state, skip_winner=w.winner_offline,
+            evidence_gate=lambda culprit: w.claim_evidence(culprit, idx))
+        if self.silent:
+            return
+        if self.chain and self.chain[-1].block.height >= w.cfg.heights:
+            self.m.halted = True  # it had finalized the run's last height: nothing to do
+            return
+        if self.chain:
+            tip = self.chain[-1]
+            self.run(self.m.start_at(self.local(), tip.block, tip.cert, tip.round))
+        else:
+            self.run(self.m.start(self.local()))
+        self._catch_up()
+
+    def _catch_up(self) -> None:
+        w = self.w
+        peers = [nd for nd in w.nodes if nd is not self and isinstance(nd, ScheduledNode)
+                 and nd.state == UP and not nd.silent]
+        if not peers:
+            return
+        best = max(peers, key=lambda nd: (len(nd.chain), -nd.idx))
+        if len(best.chain) <= len(self.chain):
+            return
+        now = w.q.now
+        ask = w.net.delay(self.idx, best.idx, now)
+        reply = w.net.delay(best.idx, self.idx, now)
+        if ask is not None and reply is not None:
+            w.q.at(now + ask + reply, self.on_sync_from, best.idx, None)
+
+    # --- the gate ------------------------------------------------------------------------------
+
+    def _gate(self, fn: Callable[[Any, Any], None], a: Any, b: Any) -> bool:
+        """True: handle it now. Paused: held for the resume. Killed: lost."""
+        if self.state == UP:
+            return True
+        if self.state == PAUSED:
+            self.held.append((fn, a, b))
+        else:
+            self.w.down_drops += 1
+        return False
+
+    def run(self, effects: list[Any]) -> None:
+        start = 0
+        for k, e in enumerate(effects):
+            if type(e) is SetTimer:
+                if k > start:
+                    super().run(effects[start:k])
+                start = k + 1
+                self.w.q.at(e.at_ms - self.skew, self._timer, e.timer, self.generation)
+        if start == 0:
+            super().run(effects)
+        elif start < len(effects):
+            super().run(effects[start:])
+
+    def _timer(self, timer: Any, generation: int) -> None:
+        if generation == self.generation and self._gate(super().on_timer, timer, None):
+            super().on_timer(timer, None)
+
+    def on_timer(self, timer: Any, b: Any) -> None:
+        if self._gate(super().on_timer, timer, b):
+            super().on_timer(timer, b)
+
+    def on_own_tickets(self, batch: list[Any], h: int) -> None:
+        if self._gate(super().on_own_tickets, batch, h):
+            super().on_own_tickets(batch, h)
+
+    def on_tickets(self, items: list[Any], peer: Any) -> None:
+        if self._gate(super().on_tickets, items, peer):
+            super().on_tickets(items, peer)
+
+    def on_proposal(self, block: Block, peer: Any) -> None:
+        if self._gate(super().on_proposal, block, peer):
+            super().on_proposal(block, peer)
+
+    def on_vote(self, vote: Vote, peer: Any) -> None:
+        if self._gate(super().on_vote, vote, peer):
+            super().on_vote(vote, peer)
+
+    def on_votes(self, votes: Sequence[Vote], peer: Any) -> None:
+        if self._gate(super().on_votes, votes, peer):
+            super().on_votes(votes, peer)
+
+    def on_tx(self, tx: Transaction, peer: Any) -> None:
+        if self._gate(super().on_tx, tx, peer):
+            super().on_tx(tx, peer)
+
+    def on_fetched(self, bid: bytes, peer: Any) -> None:
+        if self._gate(super().on_fetched, bid, peer):
+            super().on_fetched(bid, peer)
+
+    def on_announce(self, entry: ChainEntry, peer: int) -> None:
+        if self._gate(super().on_announce, entry, peer):
+            super().on_announce(entry, peer)
+
+    def on_sync_from(self, peer: int, b: Any) -> None:
+        source = self.w.nodes[peer]
+        net = self.w.shaped
+        if (isinstance(source, ScheduledNode) and source.state != UP) or (
+                net is not None and net.cut(self.idx, peer, self.w.q.now)):
+            return  # a down peer does not answer, nor one across a partition
+        if self._gate(super().on_sync_from, peer, b):
+            super().on_sync_from(peer, b)
 
 
 @dataclass
@@ -370,11 +682,18 @@ class World:
         self.hold_ms = cfg.relay_hold_ms
         self.gtime = GENESIS_TIME_MS
         n, m = cfg.trustees, cfg.miners
+        # Named nodes (a manifest): trustees take indices 0..n-1, followers the rest.
+        specs = [*(s for s in cfg.nodes if s.trustee), *(s for s in cfg.nodes if not s.trustee)]
+        self.specs: list[SimNodeSpec] = specs
+        total = len(specs) or n
         tkeys = [sim_key("trustee", i) for i in range(n)]
         self.trustee_pub = [pk for _, pk in tkeys]
         self.trustee_index = {pk: i for i, pk in enumerate(self.trustee_pub)}
+        follower_pub = [sim_key("follower", k)[1] for k in range(total - n)]
         self._addr: dict[bytes, bytes] = {}
-        allocs = [Allocation(self.address(pk), TRUSTEE_FUNDS) for pk in self.trustee_pub]
+        # Followers get fees too: they report equivocation like any node.
+        allocs = [Allocation(self.address(pk), TRUSTEE_FUNDS)
+                  for pk in (*self.trustee_pub, *follower_pub)]
         account_pub: list[bytes] = []
         if cfg.tx_rate > 0:
             account_pub = [sim_key("account", i)[1] for i in range(cfg.accounts)]
@@ -384,10 +703,19 @@ class World:
             tuple(GenesisTrustee(pk, self.params.min_bond, f"/sim/{i}")
                   for i, pk in enumerate(self.trustee_pub)))
         self.chain_id = self.genesis.chain_id
-        self.net = Network(n, seed=cfg.seed, latency=cfg.latency, latency_ms=cfg.latency_ms,
-                           jitter_ms=cfg.jitter_ms, loss=cfg.loss, partitions=cfg.partitions,
-                           degree=cfg.degree)
-        self.retransmit = cfg.loss > 0 or bool(cfg.partitions)
+        self.shaped: ShapedNetwork | None = None
+        self.net: Network
+        if specs:
+            self.shaped = ShapedNetwork(
+                [(s.latency_ms, s.jitter_ms, s.loss) for s in specs], seed=cfg.seed,
+                latency=cfg.latency, degree=cfg.degree)
+            self.net = self.shaped
+        else:
+            self.net = Network(n, seed=cfg.seed, latency=cfg.latency,
+                               latency_ms=cfg.latency_ms, jitter_ms=cfg.jitter_ms, loss=cfg.loss,
+                               partitions=cfg.partitions, degree=cfg.degree)
+        # A real node always re-gossips; named nodes are simulated as the devnet runs them.
+        self.retransmit = bool(specs) or cfg.loss > 0 or bool(cfg.partitions)
         self.hub = LedgerHub(self.genesis, None if cfg.pow else 1, self.address)
         self.evidence_by: dict[bytes, int] = {}
         """culprit -> the node that reported it: one Evidence transaction per culprit per
@@ -400,17 +728,26 @@ class World:
         rng.shuffle(order)
         byz = set(order[: cfg.byzantine])
         skew_rng = random.Random(self.sub_seed("skew"))
-        self.nodes = [SimNode(self, i, self.trustee_pub[i],
-                              cfg.behaviour if i in byz else HONEST,
-                              skew_rng.uniform(-cfg.clock_skew_ms, cfg.clock_skew_ms))
-                      for i in range(n)]
+        pubs = [*self.trustee_pub, *follower_pub]
+        node_class = ScheduledNode if specs else SimNode
+        self.nodes: list[SimNode] = [
+            node_class(self, i, pubs[i], cfg.behaviour if i in byz else HONEST,
+                       skew_rng.uniform(-cfg.clock_skew_ms, cfg.clock_skew_ms))
+            for i in range(total)]
+        self.trustee_nodes = self.nodes[:n]
         self.miner_pub = [sim_key("miner", j)[1] for j in range(m)]
         self.miner_index = {pk: j for j, pk in enumerate(self.miner_pub)}
         self.miner_rate = [cfg.heavy_miner_rate if j == 0 else 1.0 for j in range(m)]
         self.miner_sig = [sim_signature(pk) for pk in self.miner_pub]
-        arng = random.Random(self.sub_seed("attach"))
-        for j in range(m):
-            self.nodes[arng.randrange(n)].miners.append(j)
+        if specs:  # each named node its own miners, numbered node by node
+            first = 0
+            for nd, spec in zip(self.nodes, specs, strict=True):
+                nd.miners.extend(range(first, first + spec.miners))
+                first += spec.miners
+        else:
+            arng = random.Random(self.sub_seed("attach"))
+            for j in range(m):
+                self.nodes[arng.randrange(n)].miners.append(j)
         self.miner_rng = random.Random(self.sub_seed("mining"))
         self.miner_latency = LatencyModel(cfg.latency, cfg.latency_ms, cfg.jitter_ms,
                                           random.Random(self.sub_seed("miner-latency")))
@@ -421,12 +758,70 @@ class World:
         """height -> miner whose sponsor withheld its winning proposal there."""
         self.active = [nd for nd in self.nodes if not nd.silent]
         self.honest = [nd for nd in self.nodes if nd.honest]
+        self.node_of = {s.name: i for i, s in enumerate(specs)}
+        # The run ends when every honest node has finalized the last height, except nodes
+        # the fault schedule leaves down (they cannot get there).
+        down = self._down_at_end()
+        self.targets: set[int] | None = None
+        if down and any(nd.idx not in down for nd in self.honest):
+            self.targets = {nd.idx for nd in self.honest if nd.idx not in down}
+        self.target = len(self.targets) if self.targets is not None else len(self.honest)
+        self.fault_log: list[dict[str, Any]] = [
+            {"at_s": f.at_ms / 1000, "action": f.action, "nodes": list(f.nodes),
+             "groups": [list(g) for g in f.groups], "applied": False, "at_sim_ms": None,
+             "height": None} for f in cfg.faults]
+        self.faults_from_ms: float | None = None
+        """When the first block was finalized: the fault schedule counts from there."""
+        self.down_drops = 0
+        """Messages that reached a killed node (lost with it)."""
         self.done = 0
         self._prune_at = 32
         self.workload: TxWorkload | None = None
         if cfg.tx_rate > 0:
             self.workload = TxWorkload(self, cfg.tx_rate, account_pub,
                                        [self.address(pk) for pk in account_pub])
+
+    # --- the fault schedule (named nodes) ------------------------------------------------------
+
+    def _down_at_end(self) -> set[int]:
+        """Nodes the schedule leaves killed or paused (its last word on them)."""
+        state: dict[str, str] = {}
+        for f in self.cfg.faults:
+            for name in f.nodes:
+                if f.action in ("kill", "pause"):
+                    if not (f.action == "pause" and state.get(name) == "kill"):
+                        state[name] = f.action
+                elif f.action == "restart" or (f.action == "resume"
+                                               and state.get(name) == "pause"):
+                    state[name] = "up"
+        return {self.node_of[name] for name, st in state.items() if st != "up"}
+
+    def _start_faults(self) -> None:
+        now = self.q.now
+        self.faults_from_ms = now
+        for k, f in enumerate(self.cfg.faults):
+            self.q.at(now + f.at_ms, self._apply_fault, k, None)
+
+    def _apply_fault(self, k: int, _: Any) -> None:
+        f = self.cfg.faults[k]
+        shaped = self.shaped
+        assert shaped is not None
+        targets = [self.nodes[self.node_of[name]] for name in f.nodes]
+        for nd in targets:
+            assert isinstance(nd, ScheduledNode)
+            nd.fault(f.action)
+        if f.action == "partition":
+            group = [len(f.groups)] * len(self.nodes)  # the nodes named in no group
+            for g, names in enumerate(f.groups):
+                for name in names:
+                    group[self.node_of[name]] = g
+            shaped.partition(group)
+        elif f.action == "heal":
+            shaped.heal()
+        height = 0
+        while height + 1 in self.canonical:
+            height += 1
+        self.fault_log[k].update(applied=True, at_sim_ms=self.q.now, height=height)
 
     # --- helpers the nodes call -------------------------------------------------------------
 
@@ -670,7 +1065,9 @@ class World:
         self.metrics.record_decision(h, block.id)
         if h not in self.canonical:
             self.canonical[h] = _Canon(block, round_, self.q.now)
-        if h == self.cfg.heights:
+            if h == 1 and self.fault_log:
+                self._start_faults()
+        if h == self.cfg.heights and (self.targets is None or node.idx in self.targets):
             self.done += 1
         if h >= self._prune_at:
             self._prune_at = h + 32
@@ -689,7 +1086,7 @@ class World:
         if self.workload is not None:
             self.workload.start(GENESIS_TIME_MS)
         end = self.max_sim_ms()
-        target = len(self.honest)
+        target = self.target
         chunk = 10 * self.params.cycle_ms
         t = 0.0
         q = self.q
@@ -808,7 +1205,8 @@ def origin_ms(w: World) -> float:
     """When the first trustee's clock read the genesis time: the report's times count from
     here. Clocks running ahead start the chain before the true genesis time
     (``GENESIS_TIME_MS``), and counting from that gave negative block times."""
-    return max(0.0, min(float(GENESIS_TIME_MS), *(GENESIS_TIME_MS - nd.skew for nd in w.nodes)))
+    return max(0.0, min(float(GENESIS_TIME_MS),
+                        *(GENESIS_TIME_MS - nd.skew for nd in w.trustee_nodes)))
 
 
 def end_ms(w: World) -> float:
@@ -816,7 +1214,7 @@ def end_ms(w: World) -> float:
     by its bound while events were still pending simulated up to the bound (clocks far
     behind can leave the queue idle past it, and ``q.now`` stayed 0: a negative time)."""
     q = w.q
-    finished = w.done >= len(w.honest)
+    finished = w.done >= w.target
     return q.now if finished or not len(q) else max(q.now, w.max_sim_ms())
 
 
@@ -873,10 +1271,10 @@ def build_report(w: World) -> dict[str, Any]:
                            "evidence_reported": ev["reported"][i],
                            "evidence_reward_li": ev["reward_li"][i],
                            "active_at_end": nd.pub in final_voters}
-                  for i, nd in enumerate(w.nodes)}
+                  for i, nd in enumerate(w.trustee_nodes)}
     by_behaviour: dict[str, dict[str, float]] = {}
     for beh in (HONEST, *BEHAVIOURS):
-        group = [i for i, nd in enumerate(w.nodes) if nd.behaviour == beh]
+        group = [i for i, nd in enumerate(w.trustee_nodes) if nd.behaviour == beh]
         if group:
             k = len(group)
             by_behaviour[beh] = {
@@ -932,4 +1330,48 @@ def build_report(w: World) -> dict[str, Any]:
         report["seconds_per_block"] = None
     report["f"] = (cfg.trustees - 1) // 3
     report["liveness_bound_hit"] = heights < cfg.heights
+    if w.specs:
+        report.update(nodes_report(w, chain, origin))
     return report
+
+
+def nodes_report(w: World, chain: list[_Canon], origin: float) -> dict[str, Any]:
+    """Named nodes (a manifest): each node's part, and what the fault schedule did.
+
+    ``faults`` lists every scheduled fault with ``applied`` (false: the run ended first),
+    the simulated second it struck (counted as ``sim_seconds`` is) and ``height``, the
+    finalized height then: a partition that halts finality shows the same height at the
+    partition and at its heal."""
+    sponsor_li: dict[int, int] = {}
+    proposed: dict[int, int] = {}
+    by_pub = {nd.pub: nd.idx for nd in w.nodes}
+    for c in chain:
+        i = by_pub.get(c.block.header.proposer_pubkey)
+        if i is None:
+            continue
+        proposed[i] = proposed.get(i, 0) + 1
+        chk = w.hub.checks.get(c.block.id)
+        if chk is not None and chk.result is not None:
+            sponsor_li[i] = sponsor_li.get(i, 0) + split_subsidy(chk.result.subsidy).sponsor
+    nodes = {}
+    for nd, spec in zip(w.nodes, w.specs, strict=True):
+        state = nd.state if isinstance(nd, ScheduledNode) else UP
+        nodes[spec.name] = {"index": nd.idx, "trustee": spec.trustee, "miners": spec.miners,
+                            "latency_ms": spec.latency_ms, "jitter_ms": spec.jitter_ms,
+                            "loss": spec.loss, "height": len(nd.chain),
+                            "blocks_proposed": proposed.get(nd.idx, 0),
+                            "sponsor_li": sponsor_li.get(nd.idx, 0), "state_at_end": state}
+    faults = []
+    for entry in w.fault_log:
+        at = entry["at_sim_ms"]
+        faults.append({k: v for k, v in entry.items() if k != "at_sim_ms"}
+                      | {"sim_seconds": None if at is None
+                         else round(max(0.0, at - origin) / 1000.0, 3)})
+    first = w.faults_from_ms
+    return {"manifest": w.cfg.manifest, "nodes": nodes,
+            "followers": sum(1 for s in w.specs if not s.trustee),
+            "first_block_sim_seconds": (None if not chain else
+                                        round(max(0.0, chain[0].at_ms - origin) / 1000.0, 3)),
+            "faults_from_sim_seconds": (None if first is None else
+                                        round(max(0.0, first - origin) / 1000.0, 3)),
+            "faults": faults, "messages_lost_at_killed_nodes": w.down_drops}

@@ -50,6 +50,7 @@ def test_wan_and_chaos_carry_shaping_and_faults() -> None:
     ({"params": {"phi_ms": 900, "delta_ms": 200}}, "params: phi_ms + delta_ms"),
     ({"wallets": [{"name": "x", "balance": "lots"}]}, "wallets[0].balance must be an amount"),
     ({"wallets": [{"name": "faucet"}]}, "'faucet' is the devnet's own"),
+    ({"wallets": [{"name": "signer"}]}, "'signer' is the devnet's own"),
     ({"faults": [{"at": "soon", "action": "kill", "nodes": ["n0"]}]}, "faults[0].at"),
     ({"faults": [{"at": 1, "action": "explode"}]}, "faults[0].action must be one of"),
     ({"faults": [{"at": 1, "action": "kill"}]}, "kill needs nodes"),
