@@ -57,6 +57,14 @@ DirOpt = Annotated[Path | None, typer.Option(
     show_default="$DAOLI_DEVNET_DIR or ./.devnet")]
 
 
+ManifestArg = Annotated[Path | None, typer.Argument(
+    metavar="[MANIFEST]", help="A devnet manifest (devnet/*.toml).",
+    show_default="4 trustee nodes, 2 miners each, wallets alice, bob, carol")]
+NodesOpt = Annotated[int | None, typer.Option(
+    "--nodes", min=1, max=MAX_NODES, help="Nodes of the built-in manifest.",
+    show_default="4")]
+
+
 @app.callback(invoke_without_command=True)
 def _group(ctx: typer.Context, as_json: JsonOpt = False, home: HomeOpt = None) -> None:
     group_options(ctx, as_json, home)
@@ -157,12 +165,8 @@ def _start_all(net: Devnet, quiet: bool) -> float:
 
 @app.command("up")
 def up(
-    manifest: Annotated[Path | None, typer.Argument(
-        metavar="[MANIFEST]", help="A devnet manifest (devnet/*.toml).",
-        show_default="4 trustee nodes, 2 miners each, wallets alice, bob, carol")] = None,
-    nodes: Annotated[int | None, typer.Option(
-        "--nodes", min=1, max=MAX_NODES, help="Nodes of the built-in manifest.",
-        show_default="4")] = None,
+    manifest: ManifestArg = None,
+    nodes: NodesOpt = None,
     directory: DirOpt = None,
     detach: Annotated[bool, typer.Option(
         "--detach", "-d", help="Return once the network finalizes blocks (after --demo: "
@@ -602,17 +606,11 @@ def faucet(
                      + (f", final at height {height})" if height is not None else ")")))
 
 
-__all__ = ["app"]
-
 
 @app.command("export")
 def export(
-    manifest: Annotated[Path | None, typer.Argument(
-        metavar="[MANIFEST]", help="A devnet manifest (devnet/*.toml).",
-        show_default="4 trustee nodes, 2 miners each, wallets alice, bob, carol")] = None,
-    nodes: Annotated[int | None, typer.Option(
-        "--nodes", min=1, max=MAX_NODES, help="Nodes of the built-in manifest.",
-        show_default="4")] = None,
+    manifest: ManifestArg = None,
+    nodes: NodesOpt = None,
     compose: Annotated[Path | None, typer.Option(
         "--compose", metavar="FILE", help="Write a Docker Compose file, with homes/ and "
         "wallets.password next to it.", show_default=False)] = None,
@@ -706,3 +704,6 @@ _examples(export, "daoli devnet export --compose deploy/docker-compose.yml",
           "daoli devnet export devnet/wan-7.toml --k8s deploy/k8s --image "
           "registry.example/daoli:0.1",
           "daoli --json devnet export --nodes 7 --compose /tmp/net7/compose.yml | jq .nodes")
+
+
+__all__ = ["app"]
