@@ -104,7 +104,7 @@ def _node_view(net: Devnet, rec: NodeRecord) -> dict[str, Any]:
                             "height": None, "round": None, "peers": None, "mempool": None}
     if alive:
         with contextlib.suppress(DaoliError, OSError):
-            st = _client(net, rec).status()
+            st = _client(net, rec, 1.0).status()
             view.update(height=st.height, round=st.round, peers=st.peers,
                         mempool=st.mempool)
     return view
@@ -296,12 +296,25 @@ def _manifest_text(name: str, n: int) -> str:
 
 
 def _dashboard(net: Devnet) -> None:
-    """Heights, rounds, peers and mempool of every node, live, until Ctrl-C; then stop."""
+    """Heights, rounds, peers and mempool of every node, live, until Ctrl-C; then stop. The
+    manifest's fault schedule runs meanwhile (``at`` counts from now: the first block)."""
+    from daoli.devnet.runner import apply_fault
+
+    t0 = time.monotonic()
+    pending = list(net.manifest.faults)
     try:
         with Live(_status_table([_node_view(net, r) for r in net.nodes]),
                   console=_console(False), refresh_per_second=2) as live:
             while True:
-                time.sleep(1.0)
+                time.sleep(0.25 if pending else 1.0)
+                while pending and time.monotonic() - t0 >= pending[0].at_s:
+                    fault = pending.pop(0)
+                    try:
+                        what = apply_fault(net, fault)
+                    except (DaoliError, TimeoutError) as exc:
+                        what = f"{fault.action} failed: {exc}"
+                    live.console.print(f"fault at {fault.at_s:g} s: {what}", markup=False,
+                                       highlight=False)
                 live.update(_status_table([_node_view(net, r) for r in net.nodes]))
     except KeyboardInterrupt:
         pass

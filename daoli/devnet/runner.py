@@ -39,6 +39,7 @@ from daoli.devnet.manifest import (
     FAUCET_BALANCE,
     FAUCET_WALLET,
     SIGNER_WALLET,
+    FaultSpec,
     Manifest,
     load_manifest,
 )
@@ -385,6 +386,33 @@ class Devnet:
                 self.apply_shaping(rec)
 
 
+def apply_fault(net: Devnet, fault: FaultSpec) -> str:
+    """Carry out one scheduled fault of the manifest; a one-line account of it."""
+    if fault.action == "partition":
+        net.partition([list(g) for g in fault.groups])
+        return "partition " + " | ".join(",".join(g) for g in fault.groups)
+    if fault.action == "heal":
+        net.heal()
+        return "heal"
+    done = []
+    for name in fault.nodes:
+        rec = net.node(name)
+        if fault.action == "kill":
+            net.stop(rec, kill=True)
+        elif fault.action == "restart":
+            net.stop(rec)
+            net.start(rec)
+            net.wait_started(rec)
+            if net.shaped(rec):
+                net.apply_shaping(rec)
+        elif fault.action == "pause":
+            net.signal(rec, signal.SIGSTOP)
+        else:
+            net.signal(rec, signal.SIGCONT)
+        done.append(name)
+    return f"{fault.action} {','.join(done)}"
+
+
 def _reap(pid: int | None) -> None:
     """Collect our own child if it exited (a devnet command that started it and waits)."""
     if pid is None:
@@ -408,4 +436,5 @@ def wallet_address(net: Devnet, name: str) -> str:
     return str(store.info(name).address)
 
 
-__all__ = ["Devnet", "NodeRecord", "address_of", "wait_until", "wallet_address"]
+__all__ = ["Devnet", "NodeRecord", "address_of", "apply_fault", "wait_until",
+           "wallet_address"]

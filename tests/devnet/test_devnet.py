@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -176,6 +177,57 @@ def test_a_2_2_partition_halts_heal_resumes_and_every_block_agrees(tmp_path: Pat
         for h in range(1, top + 1):
             assert len({net.block_id(n, h) for n in nodes}) == 1, f"fork at height {h}"
     finally:
+        net.down()
+
+
+def test_a_foreground_up_runs_the_manifests_fault_schedule(tmp_path: Path) -> None:
+    manifest = tmp_path / "faults.toml"
+    manifest.write_text("""name = "faults"
+nodes = 4
+[[faults]]
+at = "1s"
+action = "kill"
+nodes = ["n3"]
+[[faults]]
+at = "3s"
+action = "restart"
+nodes = ["n3"]
+[[faults]]
+at = "5s"
+action = "partition"
+groups = [["n0", "n1"], ["n2", "n3"]]
+[[faults]]
+at = "7s"
+action = "heal"
+""")
+    d = tmp_path / "net"
+    net = Net(d)
+    e = {k: v for k, v in os.environ.items() if not k.startswith("DAOLI_")}
+    proc = subprocess.Popen([*DAOLI, "devnet", "up", str(manifest), "--dir", str(d)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not any("fault at 7 s: heal" in x
+                                                       for x in lines):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+        faults = [x.strip() for x in lines if x.startswith("fault at")]
+        assert faults == ["fault at 1 s: kill n3", "fault at 3 s: restart n3",
+                          "fault at 5 s: partition n0,n1 | n2,n3", "fault at 7 s: heal"], lines
+        h = max(x for x in net.heights().values() if x is not None)
+        wait_for("finality after heal", lambda: all((x or 0) >= h + 2
+                                                    for x in net.heights().values()), 60)
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: the dashboard stops every node
+        assert proc.wait(30) == 0
+        assert net.status()["running"] == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
         net.down()
 
 
