@@ -156,6 +156,7 @@ def _start_all(net: Devnet, quiet: bool) -> float:
             progress.update(task, completed=done)
             return done == len(net.nodes)
 
+        net.start_light_miners()  # a chain whose only miners are light ones needs them now
         try:
             wait_until("the first finalized block", heights, FIRST_BLOCK_TIMEOUT_S, 0.1)
         except TimeoutError as exc:

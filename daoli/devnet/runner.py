@@ -100,6 +100,8 @@ class Devnet:
         self.chain_id = chain_id
         self.genesis_id = genesis_id
         self.nodes = nodes
+        self.miner_pids: dict[str, int] = {}
+        """``wallet@sponsor`` -> PID of a running light miner (``[[light_miners]]``)."""
 
     # --- making and loading ------------------------------------------------------------
 
@@ -188,14 +190,18 @@ class Devnet:
             doc = json.loads(read_text(state_file, "devnet record", max_bytes=MAX_CONFIG_FILE))
             nodes = [NodeRecord(**n) for n in doc["nodes"]]
             chain_id, genesis_id = str(doc["chain_id"]), str(doc["genesis_id"])
-        except (ValueError, KeyError, TypeError) as exc:
+            miners = {str(k): int(v) for k, v in doc.get("light_miners", {}).items()}
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"{quote(state_file)} is damaged: {exc}") from None
         manifest = load_manifest(directory / MANIFEST_FILE)
-        return cls(directory, manifest, chain_id, genesis_id, nodes)
+        net = cls(directory, manifest, chain_id, genesis_id, nodes)
+        net.miner_pids = miners
+        return net
 
     def save(self) -> None:
         doc = {"name": self.manifest.name, "chain_id": self.chain_id,
-               "genesis_id": self.genesis_id, "nodes": [asdict(n) for n in self.nodes]}
+               "genesis_id": self.genesis_id, "nodes": [asdict(n) for n in self.nodes],
+               "light_miners": self.miner_pids}
         write_file(self.dir / STATE_FILE, (json.dumps(doc, indent=2) + "\n").encode())
 
     # --- the nodes -------------------------------------------------------------------------
@@ -304,7 +310,64 @@ class Devnet:
         return True
 
     def stop_all(self, *, kill: bool = False) -> int:
+        self.stop_light_miners()
         return sum(self.stop(n, kill=kill) for n in self.nodes)
+
+    # --- light miners (``daoli mine`` processes for a sponsor node) -----------------------
+
+    def _miner_alive(self, key: str, pid: int) -> bool:
+        wallet, sponsor = key.split("@", 1)
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        return (state != "Z" and b"mine" in cmd and wallet.encode() in cmd
+                and str(self.dir / sponsor).encode() in cmd)
+
+    def start_light_miners(self) -> int:
+        """Start every ``[[light_miners]]`` entry that is not running; how many started."""
+        started = 0
+        for lm in self.manifest.light_miners:
+            key = f"{lm.wallet}@{lm.sponsor}"
+            pid = self.miner_pids.get(key)
+            if pid is not None and self._miner_alive(key, pid):
+                continue
+            rec = self.node(lm.sponsor)
+            env = {**{k: v for k, v in os.environ.items() if not k.startswith("DAOLI_")},
+                   "DAOLI_PASSWORD_FILE": str(self.dir / PASSWORD_FILE),
+                   "DAOLI_API_TOKEN": self.token(rec) or ""}
+            log = open(Path(rec.home) / f"light-miner-{lm.wallet}.log", "ab")  # noqa: SIM115
+            try:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "daoli.cli.app", "mine", "--sponsor", rec.api,
+                     "--wallet", lm.wallet, "--home", rec.home], stdin=subprocess.DEVNULL,
+                    stdout=log, stderr=log, env=env, start_new_session=True, close_fds=True)
+            finally:
+                log.close()
+            self.miner_pids[key] = proc.pid
+            started += 1
+        self.save()
+        return started
+
+    def stop_light_miners(self) -> int:
+        stopped = 0
+        for key, pid in list(self.miner_pids.items()):
+            if self._miner_alive(key, pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGINT)  # Ctrl-C: the miner prints its summary
+                deadline = time.monotonic() + STOP_TIMEOUT_S
+                while self._miner_alive(key, pid) and time.monotonic() < deadline:
+                    _reap(pid)
+                    time.sleep(0.05)
+                if self._miner_alive(key, pid):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                _reap(pid)
+                stopped += 1
+            del self.miner_pids[key]
+        self.save()
+        return stopped
 
     def remove(self) -> None:
         """Delete the devnet directory (its nodes must be stopped)."""

@@ -231,6 +231,39 @@ action = "heal"
         net.down()
 
 
+def test_light_miners_of_a_manifest_mine_for_their_sponsor(tmp_path: Path) -> None:
+    manifest = tmp_path / "light.toml"
+    manifest.write_text("""name = "light"
+[[nodes]]
+name = "a"
+miners = 0
+[[wallets]]
+name = "alice"
+[[light_miners]]
+wallet = "alice"
+sponsor = "a"
+""")
+    d = tmp_path / "net"
+    net = Net(d)
+    try:
+        up = ok("devnet", "up", str(manifest), "--detach", "--dir", str(d))
+        assert up["nodes"][0]["height"] >= 1  # only the light miner can have won it
+        alice = ok("wallet", "address", "alice", env=net.env("a"))["address"]
+        node = net.status()["nodes"][0]
+        tok = (Path(node["home"]) / "api_token").read_text().split()[0]
+        blk = httpx.get(f"{node['api']}/v1/blocks/1", timeout=5,
+                        headers={"Authorization": f"Bearer {tok}"}).json()
+        assert blk["winner"]["miner"] == alice
+        state = json.loads((d / "devnet.json").read_text())
+        pids = list(state["light_miners"].values())
+        assert len(pids) == 1 and Path(f"/proc/{pids[0]}").exists()
+        ok("devnet", "down", "--dir", str(d))
+        assert not Path(f"/proc/{pids[0]}/cmdline").exists() or \
+            b"mine" not in Path(f"/proc/{pids[0]}/cmdline").read_bytes()
+    finally:
+        net.down()
+
+
 def test_status_of_no_devnet_is_one_line(tmp_path: Path) -> None:
     r = daoli("devnet", "status", "--dir", str(tmp_path / "none"))
     assert r.returncode == 2 and "no devnet in" in r.stderr and "Traceback" not in r.stderr
