@@ -42,11 +42,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from daoli.core.address import address_bytes_of
 from daoli.core.crypto import pubkey_from_secret
-from daoli.core.genesis import Allocation, Genesis, GenesisTrustee
+from daoli.core.genesis import Genesis
 from daoli.core.peerid import peer_id_of_secret
-from daoli.devnet.manifest import FAUCET_BALANCE, FAUCET_WALLET, SIGNER_WALLET, Manifest
+from daoli.devnet.keys import make_genesis, make_keys
+from daoli.devnet.manifest import SIGNER_WALLET, Manifest
 from daoli.errors import ConfigError, DaoliError
 from daoli.files import (
     MAX_CONFIG_FILE,
@@ -72,7 +72,6 @@ from daoli.node.home import (
     NODE_KEY_FILE,
     SIGNER_KEY_FILE,
     WALLETS_DIR,
-    new_secret,
     write_file,
 )
 from daoli.wallet.keystore import WalletStore
@@ -191,7 +190,6 @@ class _Plan:
 
 
 def _plan(manifest: Manifest, hosts: Sequence[str], genesis_time_ms: int | None) -> _Plan:
-    n = len(manifest.nodes)
     if any(w.name == SIGNER_WALLET for w in manifest.wallets):
         raise ConfigError(f"wallet name {SIGNER_WALLET!r} is reserved: every node home holds "
                           "its own signer key under that name")
@@ -203,20 +201,10 @@ def _plan(manifest: Manifest, hosts: Sequence[str], genesis_time_ms: int | None)
                               "(node names for an export end with a letter or digit)") from None
     if genesis_time_ms is None:
         genesis_time_ms = int(time.time()) * 1000
-    node_keys = tuple(new_secret() for _ in range(n))
-    signer_keys = tuple(new_secret() for _ in range(n))
-    wallet_keys = {w.name: new_secret() for w in manifest.wallets}
-    wallet_keys[FAUCET_WALLET] = new_secret()
-    allocations = [Allocation(address_bytes_of(pubkey_from_secret(wallet_keys[w.name])),
-                              w.balance) for w in manifest.wallets]
-    allocations.append(Allocation(address_bytes_of(pubkey_from_secret(
-        wallet_keys[FAUCET_WALLET])), FAUCET_BALANCE))
-    trustees = tuple(GenesisTrustee(pubkey_from_secret(signer_keys[i]),
-                                    manifest.params.min_bond,
-                                    f"/dns/{hosts[i]}/tcp/{P2P_PORT}")
-                     for i, spec in enumerate(manifest.nodes) if spec.trustee)
-    genesis = Genesis(manifest.chain_id, genesis_time_ms, manifest.params, tuple(allocations),
-                      trustees)
+    keys = make_keys(manifest)
+    node_keys, signer_keys, wallet_keys = keys.node_keys, keys.signer_keys, keys.wallet_keys
+    genesis = make_genesis(manifest, keys, [f"/dns/{h}/tcp/{P2P_PORT}" for h in hosts],
+                           genesis_time_ms)
     password = secrets.token_hex(16)
     with tempfile.TemporaryDirectory(prefix="daoli-export-") as tmp:
         store = WalletStore(Path(tmp) / "w")

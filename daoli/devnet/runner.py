@@ -31,13 +31,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from daoli.core.address import address_bytes_of, address_of
+from daoli.core.address import address_of
 from daoli.core.crypto import pubkey_from_secret
-from daoli.core.genesis import Allocation, Genesis, GenesisTrustee
 from daoli.core.peerid import peer_id_of_secret
+from daoli.devnet.keys import make_genesis, make_keys
 from daoli.devnet.manifest import (
-    FAUCET_BALANCE,
-    FAUCET_WALLET,
     SIGNER_WALLET,
     FaultSpec,
     Manifest,
@@ -46,7 +44,7 @@ from daoli.devnet.manifest import (
 from daoli.errors import ConfigError
 from daoli.files import MAX_CONFIG_FILE, quote, read_text, show
 from daoli.node.config import NodeConfig, dump_config_toml, dump_genesis_toml
-from daoli.node.home import new_secret, write_file
+from daoli.node.home import write_file
 from daoli.wallet.keystore import WalletStore
 
 STATE_FILE = "devnet.json"
@@ -137,8 +135,8 @@ class Devnet:
                      for i in range(n)]
         else:
             ports = [(free_port(), free_port()) for _ in range(n)]
-        node_keys = [new_secret() for _ in range(n)]
-        signer_keys = [new_secret() for _ in range(n)]
+        keys = make_keys(manifest)
+        node_keys, signer_keys, wallet_keys = keys.node_keys, keys.signer_keys, keys.wallet_keys
         records = []
         for i, spec in enumerate(manifest.nodes):
             home = directory / spec.name
@@ -146,17 +144,8 @@ class Devnet:
                 spec.name, str(home), ports[i][0], ports[i][1], peer_id_of_secret(node_keys[i]),
                 pubkey_from_secret(signer_keys[i]).hex(), spec.trustee,
                 delay_ms=spec.latency_ms, jitter_ms=spec.jitter_ms, loss=spec.loss))
-        wallet_keys = {w.name: new_secret() for w in manifest.wallets}
-        wallet_keys[FAUCET_WALLET] = new_secret()
-        allocations = [Allocation(address_bytes_of(pubkey_from_secret(wallet_keys[w.name])),
-                                  w.balance) for w in manifest.wallets]
-        allocations.append(Allocation(address_bytes_of(pubkey_from_secret(
-            wallet_keys[FAUCET_WALLET])), FAUCET_BALANCE))
-        trustees = tuple(GenesisTrustee(bytes.fromhex(r.signer_pubkey),
-                                        manifest.params.min_bond, r.p2p_addr)
-                         for r in records if r.trustee)
-        genesis = Genesis(manifest.chain_id, int(time.time()) * 1000, manifest.params,
-                          tuple(allocations), trustees)
+        genesis = make_genesis(manifest, keys, [r.p2p_addr for r in records],
+                               int(time.time()) * 1000)
         genesis_text = dump_genesis_toml(genesis)
         (directory / GENESIS_FILE).write_text(genesis_text)
         for i, (spec, rec) in enumerate(zip(manifest.nodes, records, strict=True)):
