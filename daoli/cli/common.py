@@ -188,6 +188,14 @@ class _ConsoleProxy:
         return getattr(self._current(), name)
 
 
+def live_console(to_stderr: bool) -> Console:
+    """A real Console for live displays (progress bars, dashboards), which need one of their
+    own: markup, emoji and highlighting off, ``--no-color`` and NO_COLOR kept."""
+    no_color = state().no_color or bool(os.environ.get("NO_COLOR"))
+    return Console(stderr=to_stderr, markup=False, emoji=False, highlight=False,
+                   no_color=no_color)
+
+
 stdout: Console = _ConsoleProxy(False)  # type: ignore[assignment]
 stderr: Console = _ConsoleProxy(True)  # type: ignore[assignment]
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.live import Live
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -29,6 +28,7 @@ from daoli.cli.common import (
     examples,
     fail,
     group_options,
+    live_console,
     say,
     state,
     stdout,
@@ -68,13 +68,6 @@ NodesOpt = Annotated[int | None, typer.Option(
 @app.callback(invoke_without_command=True)
 def _group(ctx: typer.Context, as_json: JsonOpt = False, home: HomeOpt = None) -> None:
     group_options(ctx, as_json, home)
-
-
-def _console(to_stderr: bool) -> Console:
-    """A real Console for live displays (progress, dashboard): markup off, --no-color kept."""
-    no_color = state().no_color or bool(os.environ.get("NO_COLOR"))
-    return Console(stderr=to_stderr, markup=False, emoji=False, highlight=False,
-                   no_color=no_color)
 
 
 def _dir(d: Path | None) -> Path:
@@ -135,7 +128,7 @@ def _start_all(net: Devnet, quiet: bool) -> float:
     todo = [r for r in net.nodes if not net.alive(r)]
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                  console=_console(True), transient=True, disable=quiet) as progress:
+                  console=live_console(True), transient=True, disable=quiet) as progress:
         task = progress.add_task("starting nodes", total=len(todo))
         for rec in todo:
             net.start(rec)
@@ -258,7 +251,7 @@ def _run_demo(net: Devnet, duration: float | None, jsonish: bool, detach: bool,
                 show(result["explorer"]))
         live = None if jsonish else Live(_status_table([_node_view(net, r) for r in
                                                         net.nodes]),
-                                         console=_console(False), refresh_per_second=2)
+                                         console=live_console(False), refresh_per_second=2)
 
         def tick(stats: Any) -> None:
             if live is not None:
@@ -305,7 +298,7 @@ def _dashboard(net: Devnet) -> None:
     pending = list(net.manifest.faults)
     try:
         with Live(_status_table([_node_view(net, r) for r in net.nodes]),
-                  console=_console(False), refresh_per_second=2) as live:
+                  console=live_console(False), refresh_per_second=2) as live:
             while True:
                 time.sleep(0.25 if pending else 1.0)
                 while pending and time.monotonic() - t0 >= pending[0].at_s:
@@ -341,7 +334,7 @@ def status(
     if watch and not _json(as_json):
         with contextlib.suppress(KeyboardInterrupt), \
                 Live(_status_table([_node_view(net, r) for r in net.nodes]),
-                     console=_console(False), refresh_per_second=2) as live:
+                     console=live_console(False), refresh_per_second=2) as live:
             while True:
                 time.sleep(1.0)
                 live.update(_status_table([_node_view(net, r) for r in net.nodes]))

@@ -12,7 +12,6 @@ mapping, :func:`daoli.sim.manifest.manifest_config`.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable
@@ -20,12 +19,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from daoli.cli.common import JsonOpt, emit, examples, fail, parse_path, say, state, stdout
+from daoli.cli.common import JsonOpt, emit, examples, fail, live_console, parse_path, say, stdout
 from daoli.core.params import LI_PER_DLC, ChainParams
 from daoli.devnet.manifest import load_manifest
 from daoli.files import show
@@ -278,9 +276,7 @@ def _run_with_progress(cfg: SimConfig) -> dict[str, Any]:
         if bar is None:
             if time.perf_counter() - t0 < 1.0:
                 return
-            no_color = state().no_color or bool(os.environ.get("NO_COLOR"))
-            console = Console(stderr=True, markup=False, emoji=False, highlight=False,
-                              no_color=no_color)
+            console = live_console(True)
             bar = Progress(TextColumn("simulating", markup=False), BarColumn(),
                            TextColumn("{task.completed}/{task.total} heights", markup=False),
                            TimeElapsedColumn(), console=console, transient=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from daoli.core.clock import (
@@ -337,13 +337,16 @@ class Draw:
         return h.digest() < tb
 
     def offer(self, ticket: Ticket, arrival_ms: int, verified: bool = False,
-              lot: bytes | None = None) -> Decision:
+              lot: bytes | None = None,
+              sig_ok: Callable[[Ticket], bool] | None = None) -> Decision:
         """Judge a ticket that reached this node at adjusted time ``arrival_ms``.
 
         ``verified=True`` says the caller already checked this ticket's work and signature
         (e.g. with :func:`check_ticket`); both are then skipped, and a ``lot`` the caller
         computed for it is trusted. Routing, throttle and duplicate rules always apply.
-        Dropped tickets are never relayed.
+        ``sig_ok`` replaces ``ticket.verify_sig`` at the same step (a node's verifier that
+        remembers the verdicts its gossip validator reached). Dropped tickets are never
+        relayed.
         """
         if ticket.cycle != self.cycle:
             return _drop(R_WRONG_DRAW)
@@ -369,7 +372,7 @@ class Draw:
                 return _drop(R_MALFORMED)
             if not self.pow_ok(pk, ticket.nonce):
                 return _drop(R_NO_WORK)
-            if not ticket.verify_sig():
+            if not (ticket.verify_sig() if sig_ok is None else sig_ok(ticket)):
                 return _drop(R_BAD_SIG)
             lot = None
         if lot is None:
@@ -530,7 +533,8 @@ class Lottery:
         return d if d is not None and d.computing(adjusted_now_ms) else None
 
     def offer(self, ticket: Ticket, arrival_ms: int, verified: bool = False,
-              lot: bytes | None = None) -> Decision:
+              lot: bytes | None = None,
+              sig_ok: Callable[[Ticket], bool] | None = None) -> Decision:
         """Route a ticket to its draw and judge it there (see :meth:`Draw.offer`)."""
         if self.height is None:
             return _drop(R_NO_TIP)
@@ -558,7 +562,7 @@ class Lottery:
             assert d is not None
         elif len(self._draws) > 1 and self._out_of_reach(c):
             return _drop(R_OUTRANKED)
-        decision = d.offer(ticket, arrival_ms, verified, lot)
+        decision = d.offer(ticket, arrival_ms, verified, lot, sig_ok)
         if decision.accepted and len(self._draws) > 1:
             self._drop_out_of_reach()
         return decision

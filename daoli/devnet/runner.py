@@ -204,19 +204,8 @@ class Devnet:
 
     def alive(self, rec: NodeRecord) -> bool:
         """Whether the recorded PID is still this node's process (not a recycled PID)."""
-        if rec.pid is None:
-            return False
-        try:
-            cmd = Path(f"/proc/{rec.pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            return False
-        try:
-            stat = Path(f"/proc/{rec.pid}/stat").read_text()
-            if stat.rsplit(")", 1)[1].split()[0] == "Z":
-                return False  # a zombie: exited, not yet reaped
-        except (OSError, IndexError):
-            return False
-        return b"start" in cmd and rec.home.encode() in cmd
+        cmd = _live_cmdline(rec.pid)
+        return cmd is not None and b"start" in cmd and rec.home.encode() in cmd
 
     def running(self) -> list[NodeRecord]:
         return [n for n in self.nodes if self.alive(n)]
@@ -306,12 +295,8 @@ class Devnet:
 
     def _miner_alive(self, key: str, pid: int) -> bool:
         wallet, sponsor = key.split("@", 1)
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            return False
-        return (state != "Z" and b"mine" in cmd and wallet.encode() in cmd
+        cmd = _live_cmdline(pid)
+        return (cmd is not None and b"mine" in cmd and wallet.encode() in cmd
                 and str(self.dir / sponsor).encode() in cmd)
 
     def start_light_miners(self) -> int:
@@ -463,6 +448,19 @@ def apply_fault(net: Devnet, fault: FaultSpec) -> str:
             net.signal(rec, signal.SIGCONT)
         done.append(name)
     return f"{fault.action} {','.join(done)}"
+
+
+def _live_cmdline(pid: int | None) -> list[bytes] | None:
+    """The arguments of a running process (None if there is none, or only a zombie left):
+    what a devnet checks before it signals a recorded PID, which may have been recycled."""
+    if pid is None:
+        return None
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+    return None if state == "Z" else cmd
 
 
 def _reap(pid: int | None) -> None:

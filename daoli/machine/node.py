@@ -530,6 +530,7 @@ class NodeMachine:
         quiet = self.quiet
         delta = self.params.delta_ms
         trusted = self.verifier.trusted
+        sig_ok = None if trusted else self.verifier.ticket
         out: list[Effect] = []
         for cyc, lt, key, t, arrival, peer in buf:
             th = cut.get(cyc)
@@ -538,7 +539,7 @@ class NodeMachine:
                 if arrival <= t.time_ms + delta:
                     quiet[cyc] = quiet.get(cyc, 0) + 1
                 continue
-            d = offer(t, arrival, trusted, lt)
+            d = offer(t, arrival, trusted, lt, sig_ok)
             if d.reason is not None:
                 reason = TICKET_REASONS.get(d.reason, DropReason.MALFORMED)
                 if reason.is_fault:

@@ -21,6 +21,7 @@ from daoli.core.block import Block, Header
 from daoli.core.blockbuild import BlockCheck
 from daoli.core.crypto import pubkey_from_secret
 from daoli.core.ledger import verify_commit_certificate
+from daoli.core.ticket import Ticket
 from daoli.core.tx import Transaction
 from daoli.core.vote import CommitCertificate, Vote
 
@@ -82,6 +83,10 @@ class Verifier(Protocol):
 
     def tx(self, tx: Transaction) -> bool: ...
 
+    def ticket(self, ticket: Ticket) -> bool:
+        """The ticket's signature (work is the lottery's to check)."""
+        ...
+
     def certificate(self, cert: CommitCertificate, chain_id: str, height: int,
                     block_id: bytes, voters: Sequence[bytes]) -> None:
         """Raise InvalidBlock unless ``cert`` is a quorum of valid precommits."""
@@ -111,6 +116,9 @@ class EcdsaVerifier:
     def tx(self, tx: Transaction) -> bool:
         return tx.verify_sig()
 
+    def ticket(self, ticket: Ticket) -> bool:
+        return ticket.verify_sig()
+
     def certificate(self, cert: CommitCertificate, chain_id: str, height: int,
                     block_id: bytes, voters: Sequence[bytes]) -> None:
         verify_commit_certificate(cert, chain_id, height, block_id, voters)
@@ -126,6 +134,9 @@ class TrustingVerifier:
         return True
 
     def tx(self, tx: Transaction) -> bool:
+        return True
+
+    def ticket(self, ticket: Ticket) -> bool:
         return True
 
     def certificate(self, cert: CommitCertificate, chain_id: str, height: int,
@@ -202,6 +213,7 @@ class CachingVerifier:
         self.trusted = inner.trusted
         self._txs = _Verdicts(max_txs)
         self._votes = _Verdicts(max_votes)
+        self._tickets = _Verdicts(max_votes)
         self.verified_tx_ids = VerifiedIds(self._txs)
         """Ids of transactions verified True and still remembered."""
 
@@ -219,6 +231,14 @@ class CachingVerifier:
         if verdict is None:
             verdict = bool(self.inner.vote(vote))
             self._votes.put(vid, verdict)
+        return verdict
+
+    def ticket(self, ticket: Ticket) -> bool:
+        tid = ticket.id
+        verdict = self._tickets.get(tid)
+        if verdict is None:
+            verdict = bool(self.inner.ticket(ticket))
+            self._tickets.put(tid, verdict)
         return verdict
 
     def certificate(self, cert: CommitCertificate, chain_id: str, height: int,

@@ -321,7 +321,7 @@ class Node:
             return "sponsor_pubkey is not this node's signer"
         if t.height != m.height:
             return DropReason.WRONG_HEIGHT.value
-        if not t.verify_sig():
+        if not self.verifier.ticket(t):
             return DropReason.BAD_SIGNATURE.value
         return None
 
@@ -370,9 +370,10 @@ class Node:
             elif tp is RequestSync:
                 self._spawn_sync(e.peer, e.from_height)
             elif tp is Dropped:
-                self.metrics.dropped(e.reason.value)
-                if self.net is not None and e.peer is not None and e.reason.is_fault:
-                    self.net.fault(str(e.peer), e.reason, e.what)
+                if self.net is not None and e.peer is not None:
+                    self.net.fault(str(e.peer), e.reason, e.what)  # counts, then scores
+                else:
+                    self.dropped("", e.reason, e.what)
             elif tp is Proposed:
                 log.debug("proposed block %d %s", e.block.height, e.block.id.hex()[:12])
             elif tp is DrawClosed:
@@ -558,7 +559,7 @@ class Node:
             for t in message.items:
                 if t.height < h:
                     return DropReason.STALE
-                if not t.verify_sig():
+                if not v.ticket(t):  # remembered: the lottery asks the same verifier
                     return DropReason.BAD_SIGNATURE
         elif isinstance(message, wire.Proposal):
             if message.block.height + 1 < h:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 import daoli.cli.sim as sim_cli
@@ -36,14 +37,14 @@ def test_progress_bar_console_takes_no_markup_and_keeps_stdout_clean(
     --no-color honoured); stdout holds the report only."""
     clock = itertools.count(0.0, 2.0)
     monkeypatch.setattr(sim_cli.time, "perf_counter", lambda: next(clock))
-    made: list[dict[str, object]] = []
-    real_console = sim_cli.Console
+    made: list[Console] = []
+    real_console = sim_cli.live_console
 
-    def console(**kwargs: object) -> sim_cli.Console:
-        made.append(kwargs)
-        return real_console(**kwargs)  # type: ignore[arg-type]
+    def console(to_stderr: bool) -> Console:
+        made.append(real_console(to_stderr))
+        return made[-1]
 
-    monkeypatch.setattr(sim_cli, "Console", console)
+    monkeypatch.setattr(sim_cli, "live_console", console)
     result = CliRunner().invoke(app, ["--no-color", "sim", "--trustees", "4", "--miners", "5",
                                       "--heights", "1", "--json"])
     assert result.exit_code == 0, result.output
@@ -51,8 +52,7 @@ def test_progress_bar_console_takes_no_markup_and_keeps_stdout_clean(
     result = CliRunner().invoke(app, ["--no-color", "sim", "--trustees", "4", "--miners", "5",
                                       "--heights", "2"])
     assert result.exit_code == 0, result.output
-    assert made and all(k["stderr"] is True and k["markup"] is False and k["no_color"] is True
-                        for k in made)
+    assert made and all(c.stderr and not c._markup and c.no_color for c in made)
     assert "simulating" not in result.stdout and "heights finalized" in result.stdout
 
 

@@ -436,3 +436,48 @@ def test_a_locally_submitted_transaction_gets_its_outcome_and_reason() -> None:
     assert status == "rejected" and reason.startswith("wrong_chain")
     forged = replace(tx(4), sig=bytes(64))
     assert m.on_local_tx(now, forged) == ("rejected", "bad_signature")
+
+
+def test_a_ticket_signature_checked_by_the_validator_is_not_checked_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node's gossip validator and its lottery share one CachingVerifier: a ticket's
+    signature is verified once, and a forgery is still refused by the lottery."""
+    from daoli.core.crypto import pubkey_from_secret
+    from daoli.core.lottery import lot, mine
+    from daoli.core.ticket import Ticket
+    from daoli.machine.ports import CachingVerifier, EcdsaVerifier
+
+    net = Net()
+    net.start()
+    net.run_until(GENESIS_MS + 1)
+    m = net.machines[0]
+    m.verifier = CachingVerifier(EcdsaVerifier())
+    draw = m.lottery.draw(0)
+    assert draw is not None
+    key = secret("miner", 9)
+    pk = pubkey_from_secret(key)
+    nonce = mine(draw.seed, pk, m.lottery.params.pow_target)
+    assert nonce is not None
+    good = Ticket(net.genesis.chain_id, 1, 0, net.genesis.id, pk, m.pub, nonce,
+                  GENESIS_MS + 10).signed(key)
+    calls: list[bytes] = []
+    real = Ticket.verify_sig
+
+    def counting(t: Ticket) -> bool:
+        calls.append(t.id)
+        return real(t)
+
+    monkeypatch.setattr(Ticket, "verify_sig", counting)
+    assert m.verifier.ticket(good)  # the validator, before GossipSub relays it
+    m.on_tickets(GENESIS_MS + 12.0, "peer-x", [(good, good.id, lot(draw.seed, pk))])
+    flushed = m.on_timer(GENESIS_MS + 20.0, fx.FLUSH)
+    assert not [e for e in flushed if type(e) is fx.Dropped]
+    assert len(draw) == 1 and calls == [good.id]  # accepted, verified once
+    other = pubkey_from_secret(secret("miner", 8))
+    work = mine(draw.seed, other, m.lottery.params.pow_target)
+    assert work is not None
+    forged = replace(good, miner_pubkey=other, nonce=work, sig=bytes(64))
+    m.on_tickets(GENESIS_MS + 13.0, "peer-y", [(forged, forged.id, lot(draw.seed, other))])
+    flushed = m.on_timer(GENESIS_MS + 21.0, fx.FLUSH)
+    assert [(type(e), e.reason) for e in flushed if type(e) is fx.Dropped] == [
+        (fx.Dropped, DropReason.BAD_SIGNATURE)]
