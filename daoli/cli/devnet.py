@@ -35,7 +35,7 @@ from daoli.cli.common import (
 )
 from daoli.devnet.manifest import FAUCET_WALLET, MAX_NODES, default_manifest, load_manifest
 from daoli.devnet.runner import PASSWORD_FILE, Devnet, NodeRecord, wait_until
-from daoli.errors import EXIT_FAILED, DaoliError
+from daoli.errors import EXIT_FAILED, DaoliError, TimedOut
 from daoli.files import MAX_CONFIG_FILE, MAX_SECRET_FILE, read_text, safe_resolve, show
 
 DEFAULT_DIR = Path(".devnet")
@@ -122,8 +122,9 @@ def _status_table(views: list[dict[str, Any]]) -> Table:
     return t
 
 
-def _start_all(net: Devnet, quiet: bool) -> float:
-    """Start every stopped node; seconds until all have finalized a block."""
+def _start_all(net: Devnet, quiet: bool, fresh: bool) -> float:
+    """Start every stopped node; seconds until all have finalized a block (block 1 on a
+    ``fresh`` chain, else one more than each had when it came up)."""
     t0 = time.monotonic()
     todo = [r for r in net.nodes if not net.alive(r)]
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
@@ -140,11 +141,16 @@ def _start_all(net: Devnet, quiet: bool) -> float:
         progress.update(task, description="waiting for the first finalized block",
                         completed=0, total=len(net.nodes))
 
+        first_seen: dict[str, int] = {}
+
         def heights() -> bool:
+            """Every node has finalized a block since it started (a resumed or restored
+            chain must move on, not just answer with the height it had)."""
             done = 0
             for rec in net.nodes:
                 with contextlib.suppress(DaoliError, OSError):
-                    if _client(net, rec, 2.0).status().height >= 1:
+                    h = _client(net, rec, 2.0).status().height
+                    if h >= (1 if fresh else first_seen.setdefault(rec.name, h) + 1):
                         done += 1
             progress.update(task, completed=done)
             return done == len(net.nodes)
@@ -165,13 +171,17 @@ def up(
     detach: Annotated[bool, typer.Option(
         "--detach", "-d", help="Return once the network finalizes blocks (after --demo: "
         "once the workload ends); the nodes keep running (stop them with 'daoli devnet "
-        "down').")] = False,
+        "down'), and a detached process runs the manifest's fault schedule.")] = False,
     demo: Annotated[bool, typer.Option(
         "--demo", help="Run a light stream of transfers between the devnet's wallets, "
         "then print a summary.")] = False,
     duration: Annotated[float | None, typer.Option(
         "--duration", min=1.0, max=7 * 24 * 3600.0,
         help="Seconds the --demo workload runs.", show_default="until Ctrl-C")] = None,
+    from_snapshot: Annotated[Path | None, typer.Option(
+        "--from-snapshot", metavar="FILE", help="Restore a 'devnet snapshot' into --dir "
+        "(which must hold no devnet) and start it: the same chain, on fresh ports.",
+        show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Start a devnet: make its directory from the manifest (or resume a kept one), start
@@ -180,14 +190,22 @@ def up(
 
     --json (with --detach or --demo) prints {"dir", "chain_id", "created",
     "seconds_to_first_block", "explorer", "nodes": [{"name", "pid", "alive", "height", "api",
-    "peer_id", ...}]}, and with --demo also "stopped" and "demo": {"seconds",
+    "peer_id", ...}]}, "fault_scheduler_pid" (--detach with a fault schedule), and with
+    --demo also "stopped" and "demo": {"seconds",
     "transfers_sent", "transfers_refused", "transfers_final", "blocks", "height",
     "payroll_tickets", "final_tx_per_s"}.
     """
     d = _dir(directory)
     jsonish = _json(as_json)
     created = False
-    if Devnet.exists(d):
+    if from_snapshot is not None:
+        if manifest is not None or nodes is not None:
+            fail("--from-snapshot restores a devnet as it was: no MANIFEST or --nodes")
+        if Devnet.exists(d):
+            fail(f"{show(d)} already holds a devnet; restore into another --dir")
+        net = Devnet.restore(safe_resolve(from_snapshot, "--from-snapshot"), d)
+        created = True
+    elif Devnet.exists(d):
         if manifest is not None or nodes is not None:
             fail(f"{show(d)} already holds a devnet; 'up' resumes it as it was made "
                  "(no MANIFEST or --nodes), or use another --dir")
@@ -209,7 +227,7 @@ def up(
         net = Devnet.create(d, spec, text)
         created = True
     try:
-        seconds = _start_all(net, quiet=jsonish)
+        seconds = _start_all(net, quiet=jsonish, fresh=created and from_snapshot is None)
     except BaseException:
         net.stop_all()
         raise
@@ -226,12 +244,17 @@ def up(
         say("explorer: ", show(result["explorer"]))
         say("use it:   ", f'eval "$(daoli devnet env --dir {shlex.quote(str(d))})"',
             "  then e.g. daoli wallet send alice bob 5DLC --wait")
+        if result.get("fault_scheduler_pid"):
+            say(f"faults:   {len(net.manifest.faults)} scheduled (pid "
+                f"{result['fault_scheduler_pid']}); 'daoli devnet status' shows progress")
 
     if duration is not None and not demo:
         fail("--duration goes with --demo")
     if demo:
         _run_demo(net, duration, jsonish, detach, result)
         return
+    if detach and net.manifest.faults:
+        result["fault_scheduler_pid"] = net.start_scheduler()
     emit(as_json, result, human)
     if detach:
         return
@@ -292,7 +315,7 @@ def _manifest_text(name: str, n: int) -> str:
 def _dashboard(net: Devnet) -> None:
     """Heights, rounds, peers and mempool of every node, live, until Ctrl-C; then stop. The
     manifest's fault schedule runs meanwhile (``at`` counts from now: the first block)."""
-    from daoli.devnet.runner import apply_fault
+    from daoli.devnet.runner import apply_due
 
     t0 = time.monotonic()
     pending = list(net.manifest.faults)
@@ -301,14 +324,10 @@ def _dashboard(net: Devnet) -> None:
                   console=live_console(False), refresh_per_second=2) as live:
             while True:
                 time.sleep(0.25 if pending else 1.0)
-                while pending and time.monotonic() - t0 >= pending[0].at_s:
-                    fault = pending.pop(0)
-                    try:
-                        what = apply_fault(net, fault)
-                    except (DaoliError, TimeoutError) as exc:
-                        what = f"{fault.action} failed: {exc}"
+                for fault, what, _ok in apply_due(net, pending, time.monotonic() - t0):
                     live.console.print(f"fault at {fault.at_s:g} s: {what}", markup=False,
                                        highlight=False)
+                net.refresh()
                 live.update(_status_table([_node_view(net, r) for r in net.nodes]))
     except KeyboardInterrupt:
         pass
@@ -316,6 +335,27 @@ def _dashboard(net: Devnet) -> None:
         stopped = net.stop_all()
         say(f"stopped {stopped} nodes; the devnet is kept in ", show(net.dir),
             " ('daoli devnet up' resumes it, 'daoli devnet down' removes it)")
+
+
+@app.command("run-faults", hidden=True)
+def run_faults(
+    directory: DirOpt = None,
+    t0: Annotated[float, typer.Option("--t0", help="Wall-clock time (s) the schedule's "
+                                      "'at' counts from.")] = 0.0,
+) -> None:
+    """The detached fault scheduler that 'up --detach' starts (internal; 'down' stops it)."""
+    from daoli.devnet.runner import run_scheduler
+
+    net = Devnet.load(_dir(directory))
+    stopping = [False]
+
+    def on_term(_sig: int, _frame: Any) -> None:
+        stopping[0] = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    failed = run_scheduler(net, t0 or time.time(), lambda: stopping[0])
+    raise typer.Exit(EXIT_FAILED if failed else 0)
 
 
 @app.command("status")
@@ -328,7 +368,9 @@ def status(
     """The devnet's nodes: process, height, round, peers, mempool.
 
     --json prints {"dir", "chain_id", "running", "nodes": [{"name", "pid", "alive",
-    "height", "round", "peers", "mempool", "api", "peer_id", "p2p", "trustee", "home"}]}.
+    "height", "round", "peers", "mempool", "api", "peer_id", "p2p", "trustee", "home"}],
+    "faults": {"scheduled", "scheduler_running", "done": [{"at_s", "action", "result",
+    "ok", "time_ms"}]}} ("done": the detached schedule of 'up --detach').
     """
     net = Devnet.load(_dir(directory))
     if watch and not _json(as_json):
@@ -340,9 +382,21 @@ def status(
                 live.update(_status_table([_node_view(net, r) for r in net.nodes]))
         return
     views = [_node_view(net, r) for r in net.nodes]
+    done = net.faults_done()
+    faults = {"scheduled": len(net.manifest.faults), "scheduler_running": net.scheduler_alive(),
+              "done": done}
+
+    def human() -> None:
+        stdout.print(_status_table(views))
+        if net.manifest.faults and (done or faults["scheduler_running"]):
+            say(f"faults: {len(done)} of {len(net.manifest.faults)} done"
+                + (" (schedule running)" if faults["scheduler_running"] else ""))
+            for item in done:
+                say(f"  at {item.get('at_s', 0):g} s: ", show(str(item.get("result"))))
+
     emit(as_json, {"dir": str(net.dir), "chain_id": net.chain_id,
-                   "running": sum(v["alive"] for v in views), "nodes": views},
-         lambda: stdout.print(_status_table(views)))
+                   "running": sum(v["alive"] for v in views), "nodes": views,
+                   "faults": faults}, human)
 
 
 @app.command("logs")
@@ -614,6 +668,146 @@ def faucet(
 
 
 
+def _height_of(net: Devnet, rec: NodeRecord) -> int | None:
+    with contextlib.suppress(DaoliError, OSError):
+        return int(_client(net, rec, 2.0).status().height)
+    return None
+
+
+@app.command("add-node")
+def add_node(
+    name: Annotated[str | None, typer.Option("--name", help="The new node's name.",
+                                             show_default="the next free nN")] = None,
+    trustee: Annotated[bool, typer.Option(
+        "--trustee", help="Bond the node's signer key (the faucet pays min_bond) so it "
+        "votes from the next epoch boundary: open membership on a live network.")] = False,
+    miners: Annotated[int, typer.Option("--miners", min=0, max=64,
+                                        help="Local miners of the new node.")] = 0,
+    wait_votes: Annotated[bool, typer.Option(
+        "--wait-votes", help="With --trustee: return once a block's commit certificate "
+        "(the last_commit of the block after it) holds the new trustee's signature.")
+    ] = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=1.0, max=3600.0,
+                                           help="Seconds to wait for sync, bond and "
+                                           "votes.")] = 180.0,
+    directory: DirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a node to a running devnet: fresh keys, the shared genesis, every other node as
+    bootstrap peer. It syncs the chain from its peers; with --trustee the faucet funds its
+    signer key, which then sends TrusteeJoin, and the node votes once the chain makes it
+    an active trustee (the next epoch boundary).
+
+    --json: {"name", "pid", "api", "peer_id", "p2p", "home", "height", "synced_s",
+    "trustee": null | {"tx_id", "trustee", "pubkey", "bond", "multiaddr", "height",
+    "epoch_blocks", "voted_height"}}.
+    """
+    if wait_votes and not trustee:
+        fail("--wait-votes goes with --trustee")
+    net = Devnet.load(_dir(directory))
+    live = net.running()
+    if not live:
+        fail("no node of this devnet is running ('daoli devnet up')", 3)
+    rec = net.add_node(name, trustee=trustee, miners=miners)
+    t0 = time.monotonic()
+    quiet = _json(as_json)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=live_console(True), transient=True, disable=quiet) as progress:
+        task = progress.add_task(f"starting node {rec.name}")
+        net.start(rec)
+        net.wait_started(rec)
+        progress.update(task, description=f"{rec.name} syncing the chain")
+        target = max((h for r in live if (h := _height_of(net, r)) is not None), default=0)
+
+        def synced() -> bool:
+            h = _height_of(net, rec)
+            return h is not None and h >= target
+
+        try:
+            wait_until(f"{rec.name} to sync to height {target}", synced, timeout, 0.2)
+        except TimeoutError as exc:
+            raise DaoliError(str(exc)) from None
+        synced_s = time.monotonic() - t0
+        bond: dict[str, Any] | None = None
+        if trustee:
+            progress.update(task, description=f"bonding {rec.name}'s signer key")
+            bond = net.bond_trustee(rec, timeout=timeout)
+            bond["voted_height"] = None
+            if wait_votes:
+                progress.update(task, description=f"waiting for {rec.name}'s first vote "
+                                "in a commit certificate")
+                bond["voted_height"] = _wait_vote(net, rec, bond["height"], timeout)
+    out = {"name": rec.name, "pid": rec.pid, "api": rec.api, "peer_id": rec.peer_id,
+           "p2p": rec.p2p_addr, "home": rec.home, "height": _height_of(net, rec),
+           "synced_s": round(synced_s, 3), "trustee": bond}
+
+    def human() -> None:
+        say(("added ", "bold"), f"node {rec.name} (pid {rec.pid}), synced to height "
+            f"{out['height']} in {synced_s:.1f} s; api {rec.api}")
+        if bond is not None:
+            say(f"bonded {bond['bond'] // 10**8} DLC as trustee {bond['trustee']} at height "
+                f"{bond['height']}; it votes from the next epoch boundary (every "
+                f"{bond['epoch_blocks']} blocks)"
+                + (f"; first signature in the certificate of block {bond['voted_height']}"
+                   if bond["voted_height"] is not None else ""))
+
+    emit(as_json, out, human)
+
+
+def _wait_vote(net: Devnet, rec: NodeRecord, since: int, timeout: float) -> int:
+    """The first height above ``since`` whose canonical commit certificate (the
+    ``last_commit`` of the block after it, the one rewards are paid by; a node's own
+    stored certificate may hold another quorum) ``rec`` signed."""
+    client = _client(net, rec, 5.0)
+    checked = since
+    found: list[int] = []
+    key = bytes.fromhex(rec.signer_pubkey)
+
+    def signed() -> bool:
+        nonlocal checked
+        top = client.status().height
+        while checked + 1 < top:
+            checked += 1
+            cert = client.block(checked + 1).block.last_commit
+            if cert is not None and key in cert.signers:
+                found.append(checked)
+                return True
+        return False
+
+    try:
+        wait_until(f"a commit certificate signed by {rec.name}", signed, timeout, 0.5)
+    except TimeoutError as exc:
+        raise TimedOut(str(exc)) from None
+    return found[0]
+
+
+@app.command("snapshot")
+def snapshot(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The snapshot to write "
+                                         "(.tar.gz).")],
+    force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
+    directory: DirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Save the whole devnet (keys, wallets, every node's chain store and vote record) to
+    FILE, while it runs; 'daoli devnet up --from-snapshot FILE --dir NEW' brings it back,
+    as many times as wanted. FILE holds every key of the devnet: it is made mode 0600.
+
+    --json: {"file", "chain_id", "genesis_id", "heights": {node: height}, "bytes"}.
+    """
+    net = Devnet.load(_dir(directory))
+    target = safe_resolve(file, "FILE")
+    if target.exists() and not force:
+        fail(f"{show(target)} exists; give --force to replace it")
+    if target.is_dir():
+        fail(f"{show(target)} is a directory")
+    result = net.snapshot(target)
+    emit(as_json, result, lambda: say(
+        "snapshot of ", show(net.manifest.name), " written to ", show(target),
+        f" ({result['bytes']:,} bytes; heights "
+        + ", ".join(f"{k} {v}" for k, v in result["heights"].items()) + ")"))
+
+
 @app.command("export")
 def export(
     manifest: ManifestArg = None,
@@ -688,6 +882,7 @@ def _examples(fn: Any, *lines: str) -> None:
 
 
 _examples(up, "daoli devnet up", "daoli devnet up devnet/wan-7.toml --detach",
+          "daoli devnet up --from-snapshot s.tar.gz --dir /tmp/copy --detach",
           "daoli devnet up --demo --duration 60",
           "daoli devnet up --nodes 7 --dir /tmp/net7 --detach",
           "daoli --json devnet up --detach | jq .seconds_to_first_block")
@@ -707,6 +902,12 @@ _examples(env, 'eval "$(daoli devnet env)"', 'eval "$(daoli devnet env n2)"',
           "daoli --json devnet env n1")
 _examples(faucet, "daoli devnet faucet dlc1... 100DLC", "daoli devnet faucet alice 5DLC",
           "daoli --json devnet faucet bob 1DLC --no-wait")
+_examples(add_node, "daoli devnet add-node", "daoli devnet add-node --trustee --wait-votes",
+          "daoli --json devnet add-node --name late --miners 2 | jq .height")
+_examples(snapshot, "daoli devnet snapshot before-upgrade.tar.gz",
+          "daoli devnet snapshot s.tar.gz && daoli devnet up --from-snapshot s.tar.gz --dir "
+          "/tmp/copy --detach")
+_examples(run_faults, "daoli devnet run-faults --dir .devnet --t0 1790000000.0")
 _examples(export, "daoli devnet export --compose deploy/docker-compose.yml",
           "daoli devnet export devnet/wan-7.toml --k8s deploy/k8s --image "
           "registry.example/daoli:0.1",

@@ -154,15 +154,16 @@ def _name(v: Any, where: str, pattern: re.Pattern[str] = NAME_RE) -> str:
 
 
 def _duration(v: Any, where: str) -> float:
-    """Seconds: a number, or text like "30s", "1500ms", "2m"."""
+    """Seconds: a number, or text like "30s", "1500ms", "2m", "1h" (at most a day)."""
     if type(v) in (int, float):
         return _num(v, where, 0, 86_400)
     if type(v) is str:
-        m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m)?\s*", v)
+        m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)?\s*", v)
         if m:
-            value = float(m.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[m.group(2)]
+            value = float(m.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0,
+                                            None: 1.0}[m.group(2)]
             return _num(value, where, 0, 86_400)
-    raise ConfigError(f"{where} must be a duration like 30, \"30s\", \"1500ms\" or \"2m\"")
+    raise ConfigError(f"{where} must be a duration like 30, \"30s\", \"1500ms\", \"2m\" or \"1h\"")
 
 
 def _node(table: Any, path: str, defaults: dict[str, Any]) -> NodeSpec:

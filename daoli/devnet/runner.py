@@ -4,6 +4,8 @@ their PIDs recorded, and everything stopped again by those PIDs.
 Layout of ``<dir>``::
 
     devnet.json        the record: manifest name, chain, nodes (ports, peer ids, PIDs)
+    devnet.lock        flock'd while a command reads-merges-writes devnet.json
+    faults.log         JSON lines: the fault schedule's progress (``up --detach``)
     manifest.toml      the manifest the devnet was made from (``up`` on a kept dir reuses it)
     genesis.toml       the shared genesis
     wallets.password   the password of every devnet wallet (mode 0600)
@@ -18,6 +20,7 @@ home, so a recycled PID is never signalled.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import secrets
@@ -26,8 +29,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,21 +39,37 @@ from daoli.core.crypto import pubkey_from_secret
 from daoli.core.peerid import peer_id_of_secret
 from daoli.devnet.keys import make_genesis, make_keys
 from daoli.devnet.manifest import (
+    FAUCET_WALLET,
+    MAX_NODES,
+    NAME_RE,
     SIGNER_WALLET,
     FaultSpec,
     Manifest,
     load_manifest,
 )
-from daoli.errors import ConfigError
-from daoli.files import MAX_CONFIG_FILE, quote, read_text, show
-from daoli.node.config import NodeConfig, dump_config_toml, dump_genesis_toml
-from daoli.node.home import write_file
+from daoli.errors import ConfigError, DaoliError
+from daoli.files import MAX_CONFIG_FILE, MAX_SECRET_FILE, quote, read_text, show
+from daoli.node.config import (
+    NodeConfig,
+    dump_config_toml,
+    dump_genesis_toml,
+    load_config_file,
+)
+from daoli.node.home import new_secret, write_file
 from daoli.wallet.keystore import WalletStore
 
 STATE_FILE = "devnet.json"
+LOCK_FILE = "devnet.lock"
+FAULTS_LOG = "faults.log"
 MANIFEST_FILE = "manifest.toml"
 GENESIS_FILE = "genesis.toml"
 PASSWORD_FILE = "wallets.password"
+SNAPSHOT_FORMAT = "daoli-devnet-snapshot"
+SNAPSHOT_HEADER = "snapshot.json"
+_SNAPSHOT_FILES = frozenset({"config.toml", "genesis.toml", "node_key", "signer_key",
+                             "sign_state"})
+"""What of a node home a snapshot keeps besides ``data/`` and ``wallets/`` (not logs, not
+the API token, which the node makes anew)."""
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
 
@@ -70,6 +89,8 @@ class NodeRecord:
     delay_ms: float = 0.0
     jitter_ms: float = 0.0
     loss: float = 0.0
+    added: bool = False
+    """Added to a running devnet by ``devnet add-node`` (not in the manifest)."""
 
     @property
     def api(self) -> str:
@@ -100,6 +121,11 @@ class Devnet:
         self.nodes = nodes
         self.miner_pids: dict[str, int] = {}
         """``wallet@sponsor`` -> PID of a running light miner (``[[light_miners]]``)."""
+        self.scheduler_pid: int | None = None
+        """PID of the detached process running the manifest's fault schedule."""
+        self._seen: dict[str, Any] = self._doc()
+        """devnet.json as this process last read or wrote it: what differs from it in
+        memory is this process's change, the rest is taken from the file (``save``)."""
 
     # --- making and loading ------------------------------------------------------------
 
@@ -180,18 +206,81 @@ class Devnet:
             nodes = [NodeRecord(**n) for n in doc["nodes"]]
             chain_id, genesis_id = str(doc["chain_id"]), str(doc["genesis_id"])
             miners = {str(k): int(v) for k, v in doc.get("light_miners", {}).items()}
+            scheduler = doc.get("scheduler_pid")
+            scheduler = None if scheduler is None else int(scheduler)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"{quote(state_file)} is damaged: {exc}") from None
         manifest = load_manifest(directory / MANIFEST_FILE)
         net = cls(directory, manifest, chain_id, genesis_id, nodes)
         net.miner_pids = miners
+        net.scheduler_pid = scheduler
+        net._seen = net._doc()
         return net
 
+    def _doc(self) -> dict[str, Any]:
+        return {"name": self.manifest.name, "chain_id": self.chain_id,
+                "genesis_id": self.genesis_id, "nodes": [asdict(n) for n in self.nodes],
+                "light_miners": dict(self.miner_pids), "scheduler_pid": self.scheduler_pid}
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Several commands may act on one devnet at once (a dashboard or the detached
+        fault scheduler and the user's ``devnet kill``): each read-merge-write of
+        devnet.json holds this lock so no command's change is lost."""
+        try:
+            fd = os.open(self.dir / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"cannot lock {quote(self.dir / LOCK_FILE)}: {exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _merge(self) -> None:
+        """Take from devnet.json what another process changed since we read it, keep
+        what we changed ourselves (per node, per light miner, the scheduler)."""
+        try:
+            disk = json.loads((self.dir / STATE_FILE).read_text())
+            disk_nodes = {n["name"]: n for n in disk["nodes"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        seen_nodes = {n["name"]: n for n in self._seen.get("nodes", [])}
+        for rec in self.nodes:
+            other = disk_nodes.get(rec.name)
+            if other is not None and asdict(rec) == seen_nodes.get(rec.name):
+                with contextlib.suppress(TypeError):
+                    fresh = NodeRecord(**other)
+                    for key, value in asdict(fresh).items():
+                        setattr(rec, key, value)
+        mine = {n.name for n in self.nodes}
+        for name, other in disk_nodes.items():
+            if name not in mine:
+                with contextlib.suppress(TypeError):
+                    self.nodes.append(NodeRecord(**other))
+        seen_miners = self._seen.get("light_miners", {})
+        disk_miners = {str(k): int(v) for k, v in disk.get("light_miners", {}).items()}
+        for key in set(seen_miners) | set(disk_miners) | set(self.miner_pids):
+            if self.miner_pids.get(key) == seen_miners.get(key):  # unchanged here
+                if key in disk_miners:
+                    self.miner_pids[key] = disk_miners[key]
+                else:
+                    self.miner_pids.pop(key, None)
+        if self.scheduler_pid == self._seen.get("scheduler_pid"):
+            self.scheduler_pid = disk.get("scheduler_pid")
+
+    def refresh(self) -> None:
+        """Catch up with changes other commands made to devnet.json."""
+        with self._lock():
+            self._merge()
+            self._seen = self._doc()
+
     def save(self) -> None:
-        doc = {"name": self.manifest.name, "chain_id": self.chain_id,
-               "genesis_id": self.genesis_id, "nodes": [asdict(n) for n in self.nodes],
-               "light_miners": self.miner_pids}
-        write_file(self.dir / STATE_FILE, (json.dumps(doc, indent=2) + "\n").encode())
+        with self._lock():
+            self._merge()
+            doc = self._doc()
+            write_file(self.dir / STATE_FILE, (json.dumps(doc, indent=2) + "\n").encode())
+            self._seen = doc
 
     # --- the nodes -------------------------------------------------------------------------
 
@@ -288,8 +377,73 @@ class Devnet:
         return True
 
     def stop_all(self, *, kill: bool = False) -> int:
+        """Stop the fault scheduler first (so it restarts nothing behind us), then light
+        miners and nodes, by the PIDs recorded (re-read: the scheduler may have restarted
+        some)."""
+        self.stop_scheduler()
+        self.refresh()
         self.stop_light_miners()
         return sum(self.stop(n, kill=kill) for n in self.nodes)
+
+    # --- the fault schedule of a detached devnet ------------------------------------------
+
+    def scheduler_alive(self) -> bool:
+        cmd = _live_cmdline(self.scheduler_pid)
+        return cmd is not None and b"run-faults" in cmd and str(self.dir).encode() in cmd
+
+    def start_scheduler(self) -> int | None:
+        """Run the manifest's fault schedule in a detached process (``at`` counts from
+        now); its PID, or None when the manifest schedules no fault."""
+        if not self.manifest.faults:
+            return None
+        self.stop_scheduler()
+        with contextlib.suppress(OSError):
+            (self.dir / FAULTS_LOG).unlink()
+        log = open(self.dir / "faults.out", "ab")  # noqa: SIM115 - handed to the child
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "daoli.cli.app", "devnet", "run-faults", "--dir",
+                 str(self.dir), "--t0", repr(time.time())], stdin=subprocess.DEVNULL,
+                stdout=log, stderr=log, start_new_session=True, close_fds=True)
+        finally:
+            log.close()
+        self.scheduler_pid = proc.pid
+        self.save()
+        return proc.pid
+
+    def stop_scheduler(self) -> bool:
+        """SIGTERM the scheduler; it finishes the fault at hand (a restart records its
+        PID) and exits."""
+        if not self.scheduler_alive():
+            if self.scheduler_pid is not None:
+                self.scheduler_pid = None
+                self.save()
+            return False
+        assert self.scheduler_pid is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.scheduler_pid, signal.SIGTERM)
+        deadline = time.monotonic() + START_TIMEOUT_S + STOP_TIMEOUT_S
+        while self.scheduler_alive() and time.monotonic() < deadline:
+            _reap(self.scheduler_pid)
+            time.sleep(0.05)
+        if self.scheduler_alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.scheduler_pid, signal.SIGKILL)
+        _reap(self.scheduler_pid)
+        self.scheduler_pid = None
+        self.save()
+        return True
+
+    def faults_done(self) -> list[dict[str, Any]]:
+        """What the detached schedule has done so far (faults.log)."""
+        out = []
+        with contextlib.suppress(OSError):
+            for line in (self.dir / FAULTS_LOG).read_text().splitlines():
+                with contextlib.suppress(ValueError):
+                    item = json.loads(line)
+                    if isinstance(item, dict):
+                        out.append(item)
+        return out
 
     # --- light miners (``daoli mine`` processes for a sponsor node) -----------------------
 
@@ -342,6 +496,218 @@ class Devnet:
             del self.miner_pids[key]
         self.save()
         return stopped
+
+    # --- open membership: nodes added to a live devnet ------------------------------------
+
+    def _ports(self, index: int) -> tuple[int, int]:
+        if self.manifest.base_port:
+            return self.manifest.base_port + 2 * index, self.manifest.base_port + 2 * index + 1
+        return free_port(), free_port()
+
+    def add_node(self, name: str | None = None, *, trustee: bool = False, miners: int = 0,
+                 sponsor: bool = True) -> NodeRecord:
+        """A new node home that joins this chain: fresh keys, the shared genesis, every
+        other node as bootstrap peer, the devnet's wallets (and its own ``signer``).
+        ``trustee`` makes it vote once its signer key is bonded (``bond_trustee``); it is
+        not a genesis trustee, so until then it only follows the chain."""
+        self.refresh()
+        taken = {n.name for n in self.nodes}
+        if len(self.nodes) >= MAX_NODES:
+            raise ConfigError(f"a devnet has at most {MAX_NODES} nodes")
+        if name is None:
+            i = len(self.nodes)
+            while f"n{i}" in taken:
+                i += 1
+            name = f"n{i}"
+        if not NAME_RE.match(name):
+            raise ConfigError("the node name must be 1-32 of a-z, 0-9 and '-', starting with "
+                              "a letter")
+        if name in taken or name in (PASSWORD_FILE, MANIFEST_FILE, GENESIS_FILE):
+            raise ConfigError(f"there is already a node {name} in this devnet")
+        home = self.dir / name
+        if home.exists():
+            raise ConfigError(f"{quote(home)} already exists")
+        p2p_port, api_port = self._ports(len(self.nodes))
+        node_key, signer_key = new_secret(), new_secret()
+        rec = NodeRecord(name, str(home), p2p_port, api_port, peer_id_of_secret(node_key),
+                         pubkey_from_secret(signer_key).hex(), trustee, added=True)
+        password = self.password()
+        source = WalletStore(Path(self.nodes[0].home) / "wallets")
+        try:
+            home.mkdir(mode=0o700)
+            shutil.copyfile(self.dir / GENESIS_FILE, home / "genesis.toml")
+            cfg = NodeConfig(
+                p2p_listen=f"/ip4/127.0.0.1/tcp/{p2p_port}", api_listen=f"127.0.0.1:{api_port}",
+                bootstrap_peers=tuple(r.p2p_addr for r in self.nodes), trustee=trustee,
+                mine=miners, sponsor=sponsor)
+            (home / "config.toml").write_text(dump_config_toml(cfg))
+            write_file(home / "node_key", (node_key.hex() + "\n").encode(), secret=True)
+            write_file(home / "signer_key", (signer_key.hex() + "\n").encode(), secret=True)
+            store = WalletStore(home / "wallets")
+            for wallet in source.names():
+                if wallet != SIGNER_WALLET:
+                    store.import_secret(wallet, source.unlock(wallet, password), password,
+                                        light_kdf=True)
+            store.import_secret(SIGNER_WALLET, signer_key, password, light_kdf=True)
+        except BaseException:
+            shutil.rmtree(home, ignore_errors=True)
+            raise
+        self.nodes.append(rec)
+        self.save()
+        return rec
+
+    def password(self) -> str:
+        return read_text(self.dir / PASSWORD_FILE, "password file",
+                         max_bytes=MAX_SECRET_FILE).splitlines()[0]
+
+    def bond_trustee(self, rec: NodeRecord, timeout: float = 120.0) -> dict[str, Any]:
+        """Make ``rec``'s signer key a trustee: the faucet pays it the bond and fees, then
+        it sends ``TrusteeJoin`` (bond ``min_bond``, dialled at its P2P address) through
+        its own node. Both waited for until final; what ``trustee join --json`` says."""
+        from daoli.client import Client
+
+        params = self.manifest.params
+        password = self.password()
+        client = Client(rec.api, self.token(rec), timeout=10.0)
+        faucet = WalletStore(Path(rec.home) / "wallets").unlock(FAUCET_WALLET, password)
+        signer = WalletStore(Path(rec.home) / "wallets").unlock(SIGNER_WALLET, password)
+        signer_addr = address_of(pubkey_from_secret(signer))
+        fund = params.min_bond + 10 * params.min_fee
+        deadline = time.monotonic() + timeout
+        pay = client.transfer(faucet, signer_addr, fund, params.min_fee)
+        result = client.submit(pay)
+        if not result.ok:
+            raise ConfigError(f"the faucet could not fund {rec.name}'s signer: {result.reason}")
+        client.wait_for_tx(pay.id, timeout=max(1.0, deadline - time.monotonic()))
+        join = client.trustee_join(signer, params.min_bond, rec.p2p_addr, params.min_fee)
+        result = client.submit(join)
+        if not result.ok:
+            raise ConfigError(f"the node refused {rec.name}'s TrusteeJoin: {result.reason}")
+        final = client.wait_for_tx(join.id, timeout=max(1.0, deadline - time.monotonic()))
+        return {"tx_id": join.id.hex(), "trustee": signer_addr,
+                "pubkey": rec.signer_pubkey, "bond": params.min_bond,
+                "multiaddr": rec.p2p_addr, "height": final.height,
+                "epoch_blocks": params.epoch_blocks}
+
+    # --- snapshots --------------------------------------------------------------------------
+
+    def snapshot(self, target: Path) -> dict[str, Any]:
+        """Write the whole devnet to ``target`` (a .tar.gz, mode 0600: it holds every key):
+        per node its settings, keys, wallets, vote record and a consistent copy of its
+        chain store (LMDB's own copy: running nodes need not stop). Heights may differ
+        between nodes; restored nodes catch up from each other."""
+        import io
+        import tarfile
+        import tempfile
+
+        from daoli.store.blockstore import BlockStore
+
+        self.refresh()
+        heights: dict[str, int | None] = {}
+        tmp = target.with_name(f".{target.name}.part-{secrets.token_hex(4)}")
+        try:
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar, \
+                    tempfile.TemporaryDirectory(prefix="daoli-snap-") as stage:
+                for name in (MANIFEST_FILE, GENESIS_FILE, PASSWORD_FILE):
+                    tar.add(self.dir / name, arcname=name, recursive=False)
+                for rec in self.nodes:
+                    home = Path(rec.home)
+                    data = home / "data"
+                    if (data / "data.mdb").is_file():
+                        copy = Path(stage) / rec.name
+                        copy.mkdir()
+                        with BlockStore.open(data, readonly=True) as store:
+                            store.copy_to(copy)
+                            heights[rec.name] = store.tip_height
+                        tar.add(copy, arcname=f"{rec.name}/data")
+                    else:
+                        heights[rec.name] = None
+                    # after the store: a vote record newer than the store is safe on restore
+                    for entry in sorted(home.iterdir()):
+                        if entry.name in _SNAPSHOT_FILES or entry.name == "wallets":
+                            tar.add(entry, arcname=f"{rec.name}/{entry.name}")
+                nodes = [{**asdict(n), "pid": None} for n in self.nodes]
+                doc = {**self._doc(), "nodes": nodes, "light_miners": {},
+                       "scheduler_pid": None}
+                header = {"format": SNAPSHOT_FORMAT, "version": 1, "chain_id": self.chain_id,
+                          "genesis_id": self.genesis_id, "name": self.manifest.name,
+                          "created_ms": int(time.time() * 1000), "heights": heights}
+                for arcname, obj in ((SNAPSHOT_HEADER, header), (STATE_FILE, doc)):
+                    blob = (json.dumps(obj, indent=2) + "\n").encode()
+                    info = tarfile.TarInfo(arcname)
+                    info.size, info.mode, info.mtime = len(blob), 0o600, int(time.time())
+                    tar.addfile(info, io.BytesIO(blob))
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise ConfigError(f"cannot write snapshot {quote(target)}: {exc}") from None
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        return {"file": str(target), "chain_id": self.chain_id, "genesis_id": self.genesis_id,
+                "heights": heights, "bytes": target.stat().st_size}
+
+    @classmethod
+    def restore(cls, source: Path, directory: Path) -> Devnet:
+        """A devnet in ``directory`` (absent or empty) from a snapshot: the same chain,
+        keys and wallets, on fresh ports (the original may still be running)."""
+        import tarfile
+
+        if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+            raise ConfigError(f"{quote(directory)} is not empty; restore a snapshot into a "
+                              "new --dir")
+        try:
+            tar = tarfile.open(source, mode="r:gz")  # noqa: SIM115 - closed by "with tar"
+        except (OSError, tarfile.TarError, EOFError) as exc:
+            raise ConfigError(f"{quote(source)} is not a devnet snapshot: {exc}") from None
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            with tar:
+                try:
+                    member = tar.getmember(SNAPSHOT_HEADER)
+                    f = tar.extractfile(member)
+                    header = json.loads(f.read(MAX_CONFIG_FILE)) if f else None
+                except (KeyError, ValueError, tarfile.TarError, OSError, EOFError):
+                    header = None
+                if not isinstance(header, dict) or header.get("format") != SNAPSHOT_FORMAT:
+                    raise ConfigError(f"{quote(source)} is not a devnet snapshot (no "
+                                      f"{SNAPSHOT_HEADER})")
+                if header.get("version") != 1:
+                    raise ConfigError(f"{quote(source)}: snapshot version "
+                                      f"{show(str(header.get('version')))} is not supported")
+                try:
+                    tar.extractall(directory, filter="data")
+                except (OSError, tarfile.TarError, EOFError) as exc:
+                    raise ConfigError(f"{quote(source)}: cannot extract: {exc}") from None
+            (directory / SNAPSHOT_HEADER).unlink(missing_ok=True)
+            net = cls.load(directory)
+            if net.chain_id != header.get("chain_id"):
+                raise ConfigError(f"{quote(source)} is damaged: its record and header name "
+                                  "different chains")
+            for i, rec in enumerate(net.nodes):
+                rec.home = str(directory / rec.name)
+                rec.pid, rec.blocked = None, None
+                rec.p2p_port, rec.api_port = net._ports(i)
+            for rec in net.nodes:
+                home = Path(rec.home)
+                cfg = load_config_file(home / "config.toml")
+                cfg = replace(cfg, p2p_listen=f"/ip4/127.0.0.1/tcp/{rec.p2p_port}",
+                              api_listen=f"127.0.0.1:{rec.api_port}",
+                              bootstrap_peers=tuple(r.p2p_addr for r in net.nodes
+                                                    if r is not rec))
+                (home / "config.toml").write_text(dump_config_toml(cfg))
+                for secret in ("node_key", "signer_key"):
+                    with contextlib.suppress(OSError):
+                        os.chmod(home / secret, 0o600)
+            with contextlib.suppress(OSError):
+                os.chmod(directory / PASSWORD_FILE, 0o600)
+            net.miner_pids, net.scheduler_pid = {}, None
+            net._seen = {}
+            net.save()
+            return net
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
 
     def remove(self) -> None:
         """Delete the devnet directory (its nodes must be stopped)."""
@@ -450,6 +816,40 @@ def apply_fault(net: Devnet, fault: FaultSpec) -> str:
     return f"{fault.action} {','.join(done)}"
 
 
+def apply_due(net: Devnet, pending: list[FaultSpec], elapsed_s: float
+              ) -> list[tuple[FaultSpec, str, bool]]:
+    """Pop and carry out the faults of ``pending`` (sorted by time) due at ``elapsed_s``:
+    one loop for the foreground dashboard and the detached scheduler alike. A fault that
+    fails is reported, not raised: the schedule goes on."""
+    done = []
+    while pending and elapsed_s >= pending[0].at_s:
+        fault = pending.pop(0)
+        net.refresh()  # another command may have restarted a node meanwhile
+        try:
+            done.append((fault, apply_fault(net, fault), True))
+        except (DaoliError, TimeoutError) as exc:
+            done.append((fault, f"{fault.action} failed: {exc}", False))
+    return done
+
+
+def run_scheduler(net: Devnet, t0_wall: float, stop: Callable[[], bool]) -> int:
+    """The detached scheduler's loop: faults at ``t0_wall + at``, each written to
+    faults.log as a JSON line; returns how many failed. ``stop`` is polled between faults
+    (a fault in progress is finished, so a restarted node's PID is always recorded)."""
+    pending = list(net.manifest.faults)
+    failed = 0
+    while pending and not stop():
+        for fault, what, ok in apply_due(net, pending, time.time() - t0_wall):
+            failed += not ok
+            line = {"at_s": fault.at_s, "action": fault.action, "result": what, "ok": ok,
+                    "time_ms": int(time.time() * 1000)}
+            with open(net.dir / FAULTS_LOG, "a") as f:
+                f.write(json.dumps(line) + "\n")
+        if pending:
+            time.sleep(min(0.1, max(0.0, pending[0].at_s - (time.time() - t0_wall))))
+    return failed
+
+
 def _live_cmdline(pid: int | None) -> list[bytes] | None:
     """The arguments of a running process (None if there is none, or only a zombie left):
     what a devnet checks before it signals a recorded PID, which may have been recycled."""
@@ -486,5 +886,5 @@ def wallet_address(net: Devnet, name: str) -> str:
     return str(store.info(name).address)
 
 
-__all__ = ["Devnet", "NodeRecord", "address_of", "apply_fault", "wait_until",
-           "wallet_address"]
+__all__ = ["Devnet", "NodeRecord", "address_of", "apply_due", "apply_fault", "run_scheduler",
+           "wait_until", "wallet_address"]

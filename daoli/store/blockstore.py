@@ -160,6 +160,15 @@ class BlockStore:
             raise
         return cls(path, env, dbs, lock_fd, readonly)
 
+    def copy_to(self, directory: Path) -> None:
+        """A consistent, compacted copy of the store in (empty) ``directory``: LMDB copies
+        from one read transaction, so a node may go on writing meanwhile (devnet
+        snapshots)."""
+        try:
+            self._live_env().copy(str(directory), compact=True)
+        except lmdb.Error as exc:
+            raise StoreError(f"{self.path}: cannot copy the store: {_lmdb_msg(exc)}") from None
+
     def close(self) -> None:
         """Close the environment and release the writer lock; safe to call twice."""
         if self._env is not None:
