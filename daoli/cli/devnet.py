@@ -178,6 +178,11 @@ def up(
     duration: Annotated[float | None, typer.Option(
         "--duration", min=1.0, max=7 * 24 * 3600.0,
         help="Seconds the --demo workload runs.", show_default="until Ctrl-C")] = None,
+    netns: Annotated[bool, typer.Option(
+        "--netns", help="Run each node in its own network namespace (Linux, root), joined "
+        "by veth pairs to a bridge the devnet makes and 'down' removes: partitions cut real "
+        "links, 'netem --rate' limits real bandwidth. Chosen when the devnet is made.")
+    ] = False,
     from_snapshot: Annotated[Path | None, typer.Option(
         "--from-snapshot", metavar="FILE", help="Restore a 'devnet snapshot' into --dir "
         "(which must hold no devnet) and start it: the same chain, on fresh ports.",
@@ -198,6 +203,12 @@ def up(
     d = _dir(directory)
     jsonish = _json(as_json)
     created = False
+    if netns:
+        from daoli.devnet.netns import unavailable_reason
+
+        reason = unavailable_reason()
+        if reason is not None:
+            fail(f"--netns: {reason}", EXIT_FAILED)
     if from_snapshot is not None:
         if manifest is not None or nodes is not None:
             fail("--from-snapshot restores a devnet as it was: no MANIFEST or --nodes")
@@ -205,10 +216,19 @@ def up(
             fail(f"{show(d)} already holds a devnet; restore into another --dir")
         net = Devnet.restore(safe_resolve(from_snapshot, "--from-snapshot"), d)
         created = True
+        if net.netns and not netns:
+            from daoli.devnet.netns import unavailable_reason
+
+            reason = unavailable_reason()
+            if reason is not None:
+                net.remove()
+                fail(f"the snapshot is of a --netns devnet: {reason}", EXIT_FAILED)
     elif Devnet.exists(d):
         if manifest is not None or nodes is not None:
             fail(f"{show(d)} already holds a devnet; 'up' resumes it as it was made "
                  "(no MANIFEST or --nodes), or use another --dir")
+        if netns and not Devnet.load(d).netns:
+            fail(f"the devnet in {show(d)} was made without --netns; it resumes as it was")
         net = Devnet.load(d)
         live = net.running()
         if live:
@@ -224,15 +244,18 @@ def up(
         else:
             spec = default_manifest(nodes or 4)
             text = _manifest_text(spec.name, len(spec.nodes))
-        net = Devnet.create(d, spec, text)
+        net = Devnet.create(d, spec, text, netns=netns)
         created = True
     try:
+        net.setup_network()
         seconds = _start_all(net, quiet=jsonish, fresh=created and from_snapshot is None)
     except BaseException:
         net.stop_all()
+        with contextlib.suppress(DaoliError):
+            net.teardown_network()
         raise
     views = [_node_view(net, r) for r in net.nodes]
-    result = {"dir": str(d), "chain_id": net.chain_id, "created": created,
+    result = {"dir": str(d), "chain_id": net.chain_id, "created": created, "netns": net.netns,
               "seconds_to_first_block": round(seconds, 3), "explorer": _explorer(net),
               "nodes": views}
 
@@ -291,6 +314,7 @@ def _run_demo(net: Devnet, duration: float | None, jsonish: bool, detach: bool,
         demo.close()
         if not detach:
             net.stop_all()
+            net.teardown_network()
     out = {**result, "demo": summary, "stopped": not detach}
 
     def human() -> None:
@@ -333,6 +357,7 @@ def _dashboard(net: Devnet) -> None:
         pass
     finally:
         stopped = net.stop_all()
+        net.teardown_network()
         say(f"stopped {stopped} nodes; the devnet is kept in ", show(net.dir),
             " ('daoli devnet up' resumes it, 'daoli devnet down' removes it)")
 
@@ -436,18 +461,41 @@ def down(
     directory: DirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Stop every node of the devnet (by the PIDs it recorded) and remove its directory.
+    """Stop every node of the devnet (by the PIDs it recorded), remove its network
+    namespaces (--netns), and remove its directory.
 
-    --json prints {"dir", "stopped", "removed"}.
+    --json prints {"dir", "stopped", "removed", "network_removed": [names]}.
     """
     d = _dir(directory)
+    if not Devnet.exists(d):
+        left = _stale_network(d)
+        if left:  # a devnet command crashed before it recorded anything: clean up after it
+            emit(as_json, {"dir": str(d), "stopped": 0, "removed": False,
+                           "network_removed": left},
+                 lambda: say(f"no devnet in {show(d)}; removed what was left of its network: "
+                             + ", ".join(left)))
+            return
     net = Devnet.load(d)
     stopped = net.stop_all()
+    network = net.teardown_network()
     if not keep_data:
         net.remove()
-    emit(as_json, {"dir": str(d), "stopped": stopped, "removed": not keep_data},
-         lambda: say(f"stopped {stopped} nodes; ",
-                     "kept " if keep_data else "removed ", show(d)))
+    emit(as_json, {"dir": str(d), "stopped": stopped, "removed": not keep_data,
+                   "network_removed": network},
+         lambda: say(f"stopped {stopped} nodes; ", "kept " if keep_data else "removed ",
+                     show(d), f"; removed its network ({len(network)} namespaces and links)"
+                     if network else ""))
+
+
+def _stale_network(d: Path) -> list[str]:
+    """Remove a --netns network left by a devnet in ``d`` that has no record (nothing of
+    it can be running: its nodes are started only after the record is written)."""
+    from daoli.devnet.netns import NetnsDevnet, unavailable_reason
+
+    if unavailable_reason() is not None:
+        return []
+    net = NetnsDevnet(d)
+    return list(net.destroy()) if net.leftovers() else []
 
 
 def _act(node: str, directory: Path | None, as_json: bool, action: str) -> None:
@@ -569,22 +617,45 @@ def netem(
                                                "--delay, e.g. 20ms.")] = None,
     loss: Annotated[str | None, typer.Option("--loss", help="Share of the node's own "
                                              "gossip lost, e.g. 1% or 0.01.")] = None,
+    rate: Annotated[str | None, typer.Option(
+        "--rate", help="Bandwidth limit each way, in tc units (e.g. 1mbit, 500kbit; "
+        "'none' removes it): a tc tbf qdisc on the node's real links (--netns devnets "
+        "only).")] = None,
     directory: DirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Shape a node's traffic: delay, jitter and loss of what it publishes, applied by the
     node itself (this kernel has no sch_netem; messages GossipSub relays for others are
-    not delayed). Without options: show the node's current shaping.
+    not delayed), and with --netns a real bandwidth limit (--rate, tc tbf both ways).
+    Without options: show the node's current shaping.
 
-    --json: {"node", "blocked_peers", "delay_ms", "jitter_ms", "loss", "shaped_drops"?}.
+    --json: {"node", "blocked_peers", "delay_ms", "jitter_ms", "loss", "rate",
+    "delay_by": "node" | "kernel" (sch_netem, --netns), "shaped_drops"?}.
     """
     net = Devnet.load(_dir(directory))
     rec = net.node(node)
+    if rate is not None:
+        if not net.netns:
+            fail("--rate needs a devnet made with 'up --netns' (on 127.0.0.1 there is no link "
+                 "of a node's own to limit)")
+        from daoli.devnet.netns import parse_rate
+
+        new_rate = None if rate.strip().lower() in ("none", "0", "off") else rate.strip()
+        if new_rate is not None:
+            parse_rate(new_rate)  # one-line error for a bad rate before anything changes
+        net.set_rate(rec, new_rate)
     view = net.netem(rec, _ms(delay, "--delay"), _ms(jitter, "--jitter"), _fraction(loss))
-    out = {"node": node, **view}
-    emit(as_json, out, lambda: say(f"{node}: delay {rec.delay_ms:g} ms +/- "
-                                   f"{rec.jitter_ms:g} ms, loss {rec.loss:.2%}"
-                                   + ("" if net.alive(rec) else " (applied at its next start)")))
+    by = "kernel" if net.kernel_netem() else "node"
+    out = {"node": node, **view, "delay_ms": rec.delay_ms, "jitter_ms": rec.jitter_ms,
+           "loss": rec.loss, "rate": rec.rate, "delay_by": by}
+    fallback = net.netns and by == "node" and (delay is not None or jitter is not None
+                                                or loss is not None)
+    emit(as_json, out, lambda: say(
+        f"{node}: delay {rec.delay_ms:g} ms +/- {rec.jitter_ms:g} ms, loss {rec.loss:.2%}"
+        + (f", bandwidth {rec.rate}" if rec.rate else "")
+        + ("" if net.alive(rec) else " (applied at its next start)")
+        + ("; delay and loss are applied by the node itself (this kernel has no sch_netem)"
+           if fallback else "")))
 
 
 @app.command("env")
@@ -882,6 +953,7 @@ def _examples(fn: Any, *lines: str) -> None:
 
 
 _examples(up, "daoli devnet up", "daoli devnet up devnet/wan-7.toml --detach",
+          "sudo daoli devnet up --netns --detach",
           "daoli devnet up --from-snapshot s.tar.gz --dir /tmp/copy --detach",
           "daoli devnet up --demo --duration 60",
           "daoli devnet up --nodes 7 --dir /tmp/net7 --detach",
@@ -897,6 +969,7 @@ _examples(resume, "daoli devnet resume n1")
 _examples(partition, "daoli devnet partition n0,n1 n2,n3", "daoli devnet partition n3")
 _examples(heal, "daoli devnet heal")
 _examples(netem, "daoli devnet netem n2 --delay 80ms --jitter 20ms --loss 1%",
+          "daoli devnet netem n1 --rate 1mbit   # a --netns devnet",
           "daoli devnet netem n2 --delay 0 --jitter 0 --loss 0", "daoli devnet netem n2")
 _examples(env, 'eval "$(daoli devnet env)"', 'eval "$(daoli devnet env n2)"',
           "daoli --json devnet env n1")

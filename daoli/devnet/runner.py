@@ -91,14 +91,22 @@ class NodeRecord:
     loss: float = 0.0
     added: bool = False
     """Added to a running devnet by ``devnet add-node`` (not in the manifest)."""
+    host: str = "127.0.0.1"
+    """Where the node listens: 127.0.0.1, or its namespace's address (``--netns``)."""
+    rate: str | None = None
+    """A bandwidth limit (``--netns`` only: tc tbf), re-applied when the network is made."""
 
     @property
     def api(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def p2p_listen(self) -> str:
+        return f"/ip4/{self.host}/tcp/{self.p2p_port}"
 
     @property
     def p2p_addr(self) -> str:
-        return f"/ip4/127.0.0.1/tcp/{self.p2p_port}/p2p/{self.peer_id}"
+        return f"{self.p2p_listen}/p2p/{self.peer_id}"
 
 
 def free_port() -> int:
@@ -113,8 +121,13 @@ class Devnet:
     """One devnet directory and the processes it recorded."""
 
     def __init__(self, directory: Path, manifest: Manifest, chain_id: str, genesis_id: str,
-                 nodes: list[NodeRecord]) -> None:
+                 nodes: list[NodeRecord], netns: bool = False) -> None:
         self.dir = directory
+        self.netns = netns
+        """Each node in its own network namespace (``up --netns``): kernel partitions and
+        bandwidth limits (daoli.devnet.netns)."""
+        self._network: Any = None
+        self._kernel_netem: bool | None = None
         self.manifest = manifest
         self.chain_id = chain_id
         self.genesis_id = genesis_id
@@ -134,7 +147,8 @@ class Devnet:
         return (directory / STATE_FILE).is_file()
 
     @classmethod
-    def create(cls, directory: Path, manifest: Manifest, manifest_text: str) -> Devnet:
+    def create(cls, directory: Path, manifest: Manifest, manifest_text: str, *,
+               netns: bool = False) -> Devnet:
         """Homes, keys, wallets and the shared genesis for ``manifest`` in ``directory``
         (which must not exist or be empty)."""
         if directory.exists():
@@ -145,18 +159,25 @@ class Devnet:
                                   "choose another --dir")
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
-            return cls._create(directory, manifest, manifest_text)
+            return cls._create(directory, manifest, manifest_text, netns)
         except BaseException:
             shutil.rmtree(directory, ignore_errors=True)
             raise
 
     @classmethod
-    def _create(cls, directory: Path, manifest: Manifest, manifest_text: str) -> Devnet:
+    def _create(cls, directory: Path, manifest: Manifest, manifest_text: str,
+                netns: bool) -> Devnet:
         (directory / MANIFEST_FILE).write_text(manifest_text)
         password = secrets.token_hex(16)
         write_file(directory / PASSWORD_FILE, (password + "\n").encode(), secret=True)
         n = len(manifest.nodes)
-        if manifest.base_port:
+        hosts = ["127.0.0.1"] * n
+        if netns:  # every node has its own ports: the usual ones, on its own address
+            from daoli.devnet.netns import NetnsDevnet
+
+            hosts = NetnsDevnet(directory).planned(n).addresses
+            ports = [_netns_ports(manifest)] * n
+        elif manifest.base_port:
             ports = [(manifest.base_port + 2 * i, manifest.base_port + 2 * i + 1)
                      for i in range(n)]
         else:
@@ -169,7 +190,8 @@ class Devnet:
             records.append(NodeRecord(
                 spec.name, str(home), ports[i][0], ports[i][1], peer_id_of_secret(node_keys[i]),
                 pubkey_from_secret(signer_keys[i]).hex(), spec.trustee,
-                delay_ms=spec.latency_ms, jitter_ms=spec.jitter_ms, loss=spec.loss))
+                delay_ms=spec.latency_ms, jitter_ms=spec.jitter_ms, loss=spec.loss,
+                host=hosts[i]))
         genesis = make_genesis(manifest, keys, [r.p2p_addr for r in records],
                                int(time.time()) * 1000)
         genesis_text = dump_genesis_toml(genesis)
@@ -179,8 +201,7 @@ class Devnet:
             home.mkdir(mode=0o700)
             (home / "genesis.toml").write_text(genesis_text)
             cfg = NodeConfig(
-                p2p_listen=f"/ip4/127.0.0.1/tcp/{rec.p2p_port}",
-                api_listen=f"127.0.0.1:{rec.api_port}",
+                p2p_listen=rec.p2p_listen, api_listen=f"{rec.host}:{rec.api_port}",
                 bootstrap_peers=tuple(r.p2p_addr for r in records if r is not rec),
                 trustee=spec.trustee, mine=spec.miners, sponsor=spec.sponsor)
             (home / "config.toml").write_text(dump_config_toml(cfg))
@@ -191,7 +212,7 @@ class Devnet:
             for name, key in wallet_keys.items():
                 store.import_secret(name, key, password, light_kdf=True)
             store.import_secret(SIGNER_WALLET, signer_keys[i], password, light_kdf=True)
-        net = cls(directory, manifest, genesis.chain_id, genesis.id.hex(), records)
+        net = cls(directory, manifest, genesis.chain_id, genesis.id.hex(), records, netns)
         net.save()
         return net
 
@@ -211,7 +232,7 @@ class Devnet:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"{quote(state_file)} is damaged: {exc}") from None
         manifest = load_manifest(directory / MANIFEST_FILE)
-        net = cls(directory, manifest, chain_id, genesis_id, nodes)
+        net = cls(directory, manifest, chain_id, genesis_id, nodes, bool(doc.get("netns")))
         net.miner_pids = miners
         net.scheduler_pid = scheduler
         net._seen = net._doc()
@@ -220,7 +241,8 @@ class Devnet:
     def _doc(self) -> dict[str, Any]:
         return {"name": self.manifest.name, "chain_id": self.chain_id,
                 "genesis_id": self.genesis_id, "nodes": [asdict(n) for n in self.nodes],
-                "light_miners": dict(self.miner_pids), "scheduler_pid": self.scheduler_pid}
+                "light_miners": dict(self.miner_pids), "scheduler_pid": self.scheduler_pid,
+                "netns": self.netns}
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
@@ -312,10 +334,12 @@ class Devnet:
         out = open(home / "node.out", "wb")  # noqa: SIM115 - handed to the child
         err = open(home / "stderr.log", "ab")  # noqa: SIM115
         try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "daoli.cli.app", "node", "start", "--home", rec.home,
-                 "--json"], stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                start_new_session=True, close_fds=True)
+            argv = [sys.executable, "-m", "daoli.cli.app", "node", "start", "--home", rec.home,
+                    "--json"]
+            if self.netns:
+                argv = self.network().wrap(self.nodes.index(rec), argv)
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                    start_new_session=True, close_fds=True)
         finally:
             out.close()
             err.close()
@@ -500,6 +524,8 @@ class Devnet:
     # --- open membership: nodes added to a live devnet ------------------------------------
 
     def _ports(self, index: int) -> tuple[int, int]:
+        if self.netns:
+            return _netns_ports(self.manifest)
         if self.manifest.base_port:
             return self.manifest.base_port + 2 * index, self.manifest.base_port + 2 * index + 1
         return free_port(), free_port()
@@ -529,15 +555,16 @@ class Devnet:
             raise ConfigError(f"{quote(home)} already exists")
         p2p_port, api_port = self._ports(len(self.nodes))
         node_key, signer_key = new_secret(), new_secret()
+        host = self.network().add() if self.netns else "127.0.0.1"
         rec = NodeRecord(name, str(home), p2p_port, api_port, peer_id_of_secret(node_key),
-                         pubkey_from_secret(signer_key).hex(), trustee, added=True)
+                         pubkey_from_secret(signer_key).hex(), trustee, added=True, host=host)
         password = self.password()
         source = WalletStore(Path(self.nodes[0].home) / "wallets")
         try:
             home.mkdir(mode=0o700)
             shutil.copyfile(self.dir / GENESIS_FILE, home / "genesis.toml")
             cfg = NodeConfig(
-                p2p_listen=f"/ip4/127.0.0.1/tcp/{p2p_port}", api_listen=f"127.0.0.1:{api_port}",
+                p2p_listen=rec.p2p_listen, api_listen=f"{host}:{api_port}",
                 bootstrap_peers=tuple(r.p2p_addr for r in self.nodes), trustee=trustee,
                 mine=miners, sponsor=sponsor)
             (home / "config.toml").write_text(dump_config_toml(cfg))
@@ -688,14 +715,15 @@ class Devnet:
                 rec.home = str(directory / rec.name)
                 rec.pid, rec.blocked = None, None
                 rec.p2p_port, rec.api_port = net._ports(i)
+            if net.netns:  # new directory, new names and subnet
+                from daoli.devnet.netns import NetnsDevnet
+
+                hosts = NetnsDevnet(directory).planned(len(net.nodes)).addresses
+                for rec, host in zip(net.nodes, hosts, strict=True):
+                    rec.host = host
+            net.write_configs()
             for rec in net.nodes:
                 home = Path(rec.home)
-                cfg = load_config_file(home / "config.toml")
-                cfg = replace(cfg, p2p_listen=f"/ip4/127.0.0.1/tcp/{rec.p2p_port}",
-                              api_listen=f"127.0.0.1:{rec.api_port}",
-                              bootstrap_peers=tuple(r.p2p_addr for r in net.nodes
-                                                    if r is not rec))
-                (home / "config.toml").write_text(dump_config_toml(cfg))
                 for secret in ("node_key", "signer_key"):
                     with contextlib.suppress(OSError):
                         os.chmod(home / secret, 0o600)
@@ -708,6 +736,105 @@ class Devnet:
         except BaseException:
             shutil.rmtree(directory, ignore_errors=True)
             raise
+
+    def write_configs(self) -> None:
+        """Every node's listen and bootstrap addresses from the record (after ports or
+        hosts changed: a restore, a network made again on another subnet)."""
+        for rec in self.nodes:
+            path = Path(rec.home) / "config.toml"
+            cfg = load_config_file(path)
+            cfg = replace(cfg, p2p_listen=rec.p2p_listen, api_listen=f"{rec.host}:{rec.api_port}",
+                          bootstrap_peers=tuple(r.p2p_addr for r in self.nodes if r is not rec))
+            path.write_text(dump_config_toml(cfg))
+
+    # --- the network of a --netns devnet ----------------------------------------------------
+
+    def network(self) -> Any:
+        """This devnet's namespaces (daoli.devnet.netns.NetnsDevnet)."""
+        from daoli.devnet.netns import NetnsDevnet
+
+        if not self.netns:
+            raise ConfigError("this devnet runs on 127.0.0.1, not in network namespaces "
+                              "(make it with 'daoli devnet up --netns')")
+        if self._network is None:
+            self._network = NetnsDevnet(self.dir)
+        return self._network
+
+    def setup_network(self) -> bool:
+        """Make the namespaces, bridge and links (none of the nodes may be running): what a
+        crashed command left is removed first; nodes get the addresses of the new plan
+        (configs rewritten if the subnet moved); recorded partitions and bandwidth limits
+        are applied again. Whether anything was made (False without --netns)."""
+        if not self.netns:
+            return False
+        if self.running():
+            raise ConfigError("nodes are running; the network can only be made before")
+        net = self.network()
+        net.destroy()
+        addresses = net.create(len(self.nodes))
+        if [r.host for r in self.nodes] != addresses:
+            for rec, host in zip(self.nodes, addresses, strict=True):
+                rec.host = host
+            self.write_configs()
+        self.save()
+        groups = self._groups()
+        if groups:
+            net.partition(groups)
+        for rec in self.nodes:
+            if rec.rate or (self.kernel_netem() and self.shaped(rec)):
+                self._shape_link(rec)
+        return True
+
+    def teardown_network(self) -> list[str]:
+        """Remove this devnet's namespaces, links and bridge (after its nodes stopped)."""
+        if not self.netns:
+            return []
+        return list(self.network().destroy())
+
+    def _groups(self) -> list[list[int]]:
+        """The recorded partition as groups of node indexes ([] when none)."""
+        if not any(r.blocked for r in self.nodes):
+            return []
+        index = {r.name: i for i, r in enumerate(self.nodes)}
+        groups: list[list[int]] = []
+        placed: set[int] = set()
+        for i, rec in enumerate(self.nodes):
+            if i in placed:
+                continue
+            blocked = set(rec.blocked or [])
+            group = [index[r.name] for r in self.nodes if r.name not in blocked]
+            placed.update(group)
+            groups.append(group)
+        return groups
+
+    def kernel_netem(self) -> bool:
+        """Whether delay and loss go through the kernel's sch_netem on the node's link
+        (--netns, where the kernel has it) rather than through the node's own shaping."""
+        if not self.netns:
+            return False
+        if self._kernel_netem is None:
+            from daoli.devnet.netns import netem_supported
+
+            self._kernel_netem = netem_supported()
+        return self._kernel_netem
+
+    def _shape_link(self, rec: NodeRecord) -> None:
+        """The node's recorded rate (and, with sch_netem, delay and loss) on its links."""
+        net = self.network()
+        i = self.nodes.index(rec)
+        if self.kernel_netem():
+            net.netem(i, rec.delay_ms, rec.jitter_ms, rec.loss, rec.rate)
+        elif rec.rate is None:
+            net.unlimit(i)
+        else:
+            net.limit(i, rec.rate)
+
+    def set_rate(self, rec: NodeRecord, rate: str | None) -> None:
+        """Limit (or with None: unlimit) a node's bandwidth with tc (--netns only)."""
+        self.network()
+        rec.rate = rate
+        self._shape_link(rec)
+        self.save()
 
     def remove(self) -> None:
         """Delete the devnet directory (its nodes must be stopped)."""
@@ -723,7 +850,11 @@ class Devnet:
         return bool(rec.blocked or rec.delay_ms or rec.jitter_ms or rec.loss)
 
     def shaping_of(self, rec: NodeRecord) -> dict[str, Any]:
-        blocked = [self.node(n).peer_id for n in (rec.blocked or [])]
+        # with --netns a partition is cut by the kernel (routes), not by the nodes, and so
+        # are delay and loss where the kernel has sch_netem
+        blocked = [] if self.netns else [self.node(n).peer_id for n in (rec.blocked or [])]
+        if self.kernel_netem():
+            return {"blocked_peers": blocked, "delay_ms": 0.0, "jitter_ms": 0.0, "loss": 0.0}
         return {"blocked_peers": blocked, "delay_ms": rec.delay_ms,
                 "jitter_ms": rec.jitter_ms, "loss": rec.loss}
 
@@ -764,13 +895,19 @@ class Devnet:
             for n in g:
                 self.node(n).blocked = [m for m in names if m not in g]
         self.save()
-        self._push()
+        if self.netns:
+            self.network().partition(self._groups())
+        else:
+            self._push()
 
     def heal(self) -> None:
         for rec in self.nodes:
             rec.blocked = None
         self.save()
-        self._push()
+        if self.netns:
+            self.network().heal()
+        else:
+            self._push()
 
     def netem(self, rec: NodeRecord, delay_ms: float | None, jitter_ms: float | None,
               loss: float | None) -> dict[str, Any]:
@@ -781,7 +918,12 @@ class Devnet:
         if loss is not None:
             rec.loss = loss
         self.save()
-        return self.apply_shaping(rec) if self.alive(rec) else self.shaping_of(rec)
+        if self.kernel_netem():
+            self._shape_link(rec)
+        changed = delay_ms is not None or jitter_ms is not None or loss is not None
+        # nothing changed for the node itself: do not call it (maybe over a link just
+        # limited to a few kbit/s)
+        return self.apply_shaping(rec) if changed and self.alive(rec) else self.shaping_of(rec)
 
     def _push(self) -> None:
         for rec in self.nodes:
@@ -814,6 +956,14 @@ def apply_fault(net: Devnet, fault: FaultSpec) -> str:
             net.signal(rec, signal.SIGCONT)
         done.append(name)
     return f"{fault.action} {','.join(done)}"
+
+
+def _netns_ports(manifest: Manifest) -> tuple[int, int]:
+    from daoli.node.config import DEFAULT_API_PORT, DEFAULT_P2P_PORT
+
+    if manifest.base_port:
+        return manifest.base_port, manifest.base_port + 1
+    return DEFAULT_P2P_PORT, DEFAULT_API_PORT
 
 
 def apply_due(net: Devnet, pending: list[FaultSpec], elapsed_s: float
