@@ -13,6 +13,7 @@ the cost of checking its signature.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -28,8 +29,11 @@ from daoli.core.genesis import Genesis
 from daoli.core.ibft import quorum
 from daoli.core.ledger_types import (
     BONDED,
+    ID_LEN,
     KEY_ACTIVE,
     KEY_LINEUP_HORIZON,
+    KEY_OFFER_BOOK,
+    KEY_ORDER_BOOK,
     KEY_PENDING,
     KEY_POW,
     KEY_PREV_ACTIVE,
@@ -38,16 +42,28 @@ from daoli.core.ledger_types import (
     KEY_TIP_ID,
     KEY_TRUSTEE_INDEX,
     LEAVING,
+    MAX_ACCOUNT_ITEMS,
+    MAX_BOOK,
+    MAX_DUE_PER_HEIGHT,
     PREFIX_ACCOUNT,
     PREFIX_GLOBAL,
+    PREFIX_LEASE,
+    PREFIX_ORDER,
     PREFIX_TRUSTEE,
     SLASHED,
     UNBONDING,
     Account,
     BlockIdRecord,
+    Lease,
     LineupBucket,
     LineupEntry,
     LineupHorizon,
+    MarketDue,
+    MarketIndex,
+    Offer,
+    OfferBook,
+    Order,
+    OrderBook,
     PendingReward,
     PowState,
     Record,
@@ -56,11 +72,17 @@ from daoli.core.ledger_types import (
     Trustee,
     TrusteeList,
     account_key,
+    lease_key,
     lineup_expiry_key,
     lineup_key,
+    market_due_key,
+    market_index_key,
+    offer_key,
+    order_key,
     trustee_key,
 )
 from daoli.core.lottery import retarget, time_ties_estimate
+from daoli.core.market import lease_end, settled_at, verify_receipt
 from daoli.core.params import ChainParams
 from daoli.core.rewards import equal_shares, split_subsidy, subsidy
 from daoli.core.state import (
@@ -78,6 +100,7 @@ from daoli.core.state import (
     update_acc,
 )
 from daoli.core.tx import (
+    MAX_ENDPOINT,
     MAX_MULTIADDR,
     Body,
     Evidence,
@@ -382,9 +405,402 @@ def _apply_evidence(work: _Work, ctx: _Ctx, tx: Transaction, acct: list[int],
     ctx.slashed += bond
 
 
-def _not_enabled(work: _Work, ctx: _Ctx, tx: Transaction, acct: list[int],
+# --- the resource market (SPEC 6; docs/protocol.md §7 "Resource market") --------------------
+
+
+def _market_corrupt(what: str) -> InvalidBlock:
+    return InvalidBlock(f"corrupt ledger state: {what}")
+
+
+def _uint(value: Any, what: str) -> int:
+    if type(value) is not int or value < 0 or value > MAX_U64:
+        raise InvalidTransaction(f"{what} must be an integer in [0, 2^64 - 1]")
+    return value
+
+
+def _credit_market(work: _Work, pubkey: bytes, amount: int) -> None:
+    """Escrow going back to an account: it was held already, so it cannot overflow a
+    balance unless the state is corrupt."""
+    if amount == 0:
+        return
+    acct = work.account(_address(pubkey))
+    if acct[0] + amount > MAX_AMOUNT:
+        raise _market_corrupt("a market payment would push a balance past 2^63 - 1 li")
+    acct[0] += amount
+
+
+def _index_room(work: _Work, address: bytes, n: int = 1) -> bool:
+    idx: MarketIndex | None = work.record(market_index_key(address), MarketIndex)
+    return (0 if idx is None else idx.size) + n <= MAX_ACCOUNT_ITEMS
+
+
+def _index_edit(work: _Work, address: bytes, field: str, item: bytes, add: bool) -> None:
+    key = market_index_key(address)
+    idx: MarketIndex = work.record(key, MarketIndex) or MarketIndex()
+    ids: tuple[bytes, ...] = getattr(idx, field)
+    if add:
+        pos = bisect.bisect_left(ids, item)
+        if pos < len(ids) and ids[pos] == item:
+            raise _market_corrupt("a market id is indexed twice")
+        new = (*ids[:pos], item, *ids[pos:])
+    else:
+        if item not in ids:
+            raise _market_corrupt("the market index does not list a live object")
+        new = tuple(i for i in ids if i != item)
+    rec = replace(idx, **{field: new})
+    work.put(key, rec if rec.size else None)
+
+
+def _due_room(work: _Work, height: int) -> bool:
+    due: MarketDue | None = work.record(market_due_key(height), MarketDue)
+    return due is None or due.size < MAX_DUE_PER_HEIGHT
+
+
+def _due_edit(work: _Work, height: int, field: str, item: bytes, add: bool) -> None:
+    key = market_due_key(height)
+    due: MarketDue = work.record(key, MarketDue) or MarketDue()
+    ids: tuple[bytes, ...] = getattr(due, field)
+    if add:
+        new = tuple(sorted((*ids, item)))
+    else:
+        if item not in ids:
+            raise _market_corrupt("the market deadline index does not list a live object")
+        new = tuple(i for i in ids if i != item)
+    rec = replace(due, **{field: new})
+    work.put(key, rec if rec.size else None)
+
+
+def _book_edit(work: _Work, key: bytes, cls: type[Any], entry: tuple[Any, ...],
+               add: bool) -> None:
+    book = work.record(key, cls)
+    entries: tuple[Any, ...] = () if book is None else book.entries
+    pos = bisect.bisect_left(entries, entry)
+    present = pos < len(entries) and entries[pos] == entry
+    if add == present:
+        raise _market_corrupt("a market book does not match its records")
+    new = (*entries[:pos], entry, *entries[pos:]) if add else (*entries[:pos],
+                                                                *entries[pos + 1:])
+    work.put(key, cls(new) if new else None)
+
+
+def _book_len(work: _Work, key: bytes, cls: type[Any]) -> int:
+    book = work.record(key, cls)
+    return 0 if book is None else len(book.entries)
+
+
+def _serves(offer: Offer, cpu: int, mem: int, disk: int, net: int, max_price: int,
+            height: int) -> bool:
+    """SPEC 6 matching, per offer: every requirement met, free capacity, unexpired, and a
+    price within the order's maximum."""
+    return (height < offer.expires_height and offer.active < offer.capacity
+            and offer.price_per_block <= max_price and offer.cpu_millicores >= cpu
+            and offer.mem_mib >= mem and offer.disk_gib >= disk and offer.net_mbps >= net)
+
+
+def _lease_fits(work: _Work, offer: Offer, buyer_address: bytes, deposit: int,
+                duration: int, height: int) -> bool:
+    """Whether a lease on ``offer`` can be recorded: room in the provider's market index and
+    in the deadline bucket of its end (the buyer's room is the caller's check)."""
+    if _address(offer.provider_pubkey) != buyer_address and not _index_room(
+            work, _address(offer.provider_pubkey)):
+        return False
+    end = lease_end(min(height + duration, MAX_U64), height, deposit, offer.price_per_block)
+    return _due_room(work, end)
+
+
+def _lined_up(work: _Work, pubkey: bytes) -> bool:
+    """SPEC 5/6: a provider whose key is on lineup duty for the block being applied (the
+    block's own lineup step runs after its transactions, so the state holds exactly the
+    entries with ``until >= height``)."""
+    return work.record(lineup_key(pubkey), LineupEntry) is not None
+
+
+def _best_offer(work: _Work, ctx: _Ctx, body: ResourceOrder,
+                buyer_address: bytes) -> tuple[bytes, Offer] | None:
+    """The offer an order matches: lined-up providers first, then the lowest price, then the
+    oldest offer (height, then position in its block), then the lowest id. The book is
+    sorted by (price, height, index, id), so the first eligible offer of a lined-up provider
+    is the best one, and without one the first eligible offer is; the walk stops at the
+    order's maximum price."""
+    book: OfferBook | None = work.record(KEY_OFFER_BOOK, OfferBook)
+    if book is None:
+        return None
+    horizon: LineupHorizon | None = work.record(KEY_LINEUP_HORIZON, LineupHorizon)
+    anyone_lined_up = horizon is not None and horizon.until >= ctx.height
+    fallback: tuple[bytes, Offer] | None = None
+    h = ctx.height
+    for price, _, _, oid in book.entries:
+        if price > body.max_price_per_block:
+            break
+        offer: Offer | None = work.record(offer_key(oid), Offer)
+        if offer is None:
+            raise _market_corrupt("the offer book lists a missing offer")
+        if not _serves(offer, body.cpu_millicores, body.mem_mib, body.disk_gib,
+                       body.net_mbps, body.max_price_per_block, h):
+            continue
+        if not _lease_fits(work, offer, buyer_address, body.deposit, body.duration_blocks, h):
+            continue
+        if not anyone_lined_up:
+            return oid, offer
+        if _lined_up(work, offer.provider_pubkey):
+            return oid, offer
+        if fallback is None:
+            fallback = (oid, offer)
+    return fallback
+
+
+def _open_lease(work: _Work, h: int, lease_id: bytes, offer_id: bytes, offer: Offer,
+                buyer_pubkey: bytes, deposit: int, duration: int) -> None:
+    """Record a lease (its escrow is the deposit, already held) and take one unit of the
+    offer's capacity. It runs ``duration`` blocks from this one, paid block by block."""
+    duration_end = min(h + duration, MAX_U64)
+    end = lease_end(duration_end, h, deposit, offer.price_per_block)
+    work.put(lease_key(lease_id),
+             Lease(offer_id, offer.provider_pubkey, buyer_pubkey, offer.price_per_block,
+                   offer.unit_price, h, duration_end, end, deposit, 0, h, 0))
+    work.put(offer_key(offer_id), replace(offer, active=offer.active + 1))
+    provider_address = _address(offer.provider_pubkey)
+    buyer_address = _address(buyer_pubkey)
+    _index_edit(work, provider_address, "leases", lease_id, True)
+    if buyer_address != provider_address:
+        _index_edit(work, buyer_address, "leases", lease_id, True)
+    _due_edit(work, end, "leases", lease_id, True)
+
+
+def _settle(work: _Work, lease: Lease, h: int) -> Lease:
+    """Lazy settlement: the blocks owed since ``settled`` move from escrow to the provider."""
+    lease, pay = settled_at(lease, h)
+    _credit_market(work, lease.provider_pubkey, pay)
+    return lease
+
+
+def _close_lease(work: _Work, lease_id: bytes, lease: Lease, h: int, *,
+                 unschedule: bool) -> None:
+    """Settle up to ``h``, return what is left of the escrow to the buyer, free the offer's
+    capacity (if the offer is still live) and forget the lease."""
+    lease = _settle(work, lease, h)
+    _credit_market(work, lease.buyer_pubkey, lease.escrow)
+    work.put(lease_key(lease_id), None)
+    if unschedule:
+        _due_edit(work, lease.end, "leases", lease_id, False)
+    offer: Offer | None = work.record(offer_key(lease.offer_id), Offer)
+    if offer is not None:
+        if offer.active < 1:
+            raise _market_corrupt("an offer counts fewer leases than are open on it")
+        work.put(offer_key(lease.offer_id), replace(offer, active=offer.active - 1))
+    provider_address = _address(lease.provider_pubkey)
+    buyer_address = _address(lease.buyer_pubkey)
+    _index_edit(work, provider_address, "leases", lease_id, False)
+    if buyer_address != provider_address:
+        _index_edit(work, buyer_address, "leases", lease_id, False)
+
+
+def _remove_offer(work: _Work, offer_id: bytes, offer: Offer, *, unschedule: bool) -> None:
+    """Take an offer off the market (cancel or expiry); its leases run on unchanged."""
+    work.put(offer_key(offer_id), None)
+    _book_edit(work, KEY_OFFER_BOOK, OfferBook, (*offer.book_entry, offer_id), False)
+    _index_edit(work, _address(offer.provider_pubkey), "offers", offer_id, False)
+    if unschedule:
+        _due_edit(work, offer.expires_height, "offers", offer_id, False)
+
+
+def _remove_order(work: _Work, order_id: bytes, order: Order, *, unschedule: bool) -> None:
+    """Take an open order off the book (matched or expired); the caller moves the deposit."""
+    work.put(order_key(order_id), None)
+    _book_edit(work, KEY_ORDER_BOOK, OrderBook, (order.height, order.index, order_id), False)
+    _index_edit(work, _address(order.buyer_pubkey), "orders", order_id, False)
+    if unschedule:
+        _due_edit(work, order.expires_height, "orders", order_id, False)
+
+
+def _apply_offer(work: _Work, ctx: _Ctx, tx: Transaction, acct: list[int],
                  index: int) -> None:
-    raise InvalidTransaction(f"{tx.body.NAME} transactions are not enabled yet")
+    body: ResourceOffer = tx.body  # type: ignore[assignment]
+    for name in ("cpu_millicores", "mem_mib", "disk_gib", "net_mbps", "capacity",
+                 "expires_height"):
+        _uint(getattr(body, name), name)
+    _amount(body.price_per_block, "price_per_block")
+    _amount(body.unit_price, "unit_price")
+    if type(body.endpoint) is not str or len(body.endpoint.encode()) > MAX_ENDPOINT:
+        raise InvalidTransaction(f"endpoint must be text of at most {MAX_ENDPOINT} bytes")
+    if body.capacity < 1:
+        raise InvalidTransaction("offer capacity must be at least 1")
+    h = ctx.height
+    if body.expires_height <= h:
+        raise InvalidTransaction(f"offer expires_height {body.expires_height} is not after "
+                                 f"this block ({h})")
+    provider = tx.sender_pubkey
+    paddr = _address(provider)
+    if not _index_room(work, paddr):
+        raise InvalidTransaction(f"the provider already has {MAX_ACCOUNT_ITEMS} market "
+                                 f"offers, orders and leases")
+    if _book_len(work, KEY_OFFER_BOOK, OfferBook) >= MAX_BOOK:
+        raise InvalidTransaction(f"the offer book is full ({MAX_BOOK} offers)")
+    if not _due_room(work, body.expires_height):
+        raise InvalidTransaction(f"too many market deadlines at height {body.expires_height}")
+    _debit(acct, tx.fee)
+    offer_id = tx.id
+    offer = Offer(provider, body.cpu_millicores, body.mem_mib, body.disk_gib, body.net_mbps,
+                  body.price_per_block, body.unit_price, body.capacity, body.expires_height,
+                  body.endpoint, h, index, 0)
+    work.put(offer_key(offer_id), offer)
+    _book_edit(work, KEY_OFFER_BOOK, OfferBook, (*offer.book_entry, offer_id), True)
+    _index_edit(work, paddr, "offers", offer_id, True)
+    _due_edit(work, body.expires_height, "offers", offer_id, True)
+    # Open orders wait for offers: a new one serves them oldest first while it has room.
+    orders: OrderBook | None = work.record(KEY_ORDER_BOOK, OrderBook)
+    for _, _, order_id in (orders.entries if orders is not None else ()):
+        if offer.active >= offer.capacity:
+            break
+        order: Order | None = work.record(order_key(order_id), Order)
+        if order is None:
+            raise _market_corrupt("the order book lists a missing order")
+        if h >= order.expires_height:
+            continue  # refunded by this very block
+        if not _serves(offer, order.cpu_millicores, order.mem_mib, order.disk_gib,
+                       order.net_mbps, order.max_price_per_block, h):
+            continue
+        baddr = _address(order.buyer_pubkey)
+        if not _lease_fits(work, offer, baddr, order.deposit, order.duration_blocks, h):
+            continue
+        _remove_order(work, order_id, order, unschedule=True)
+        _open_lease(work, h, order_id, offer_id, offer, order.buyer_pubkey, order.deposit,
+                    order.duration_blocks)
+        offer = work.record(offer_key(offer_id), Offer)
+
+
+def _apply_order(work: _Work, ctx: _Ctx, tx: Transaction, acct: list[int],
+                 index: int) -> None:
+    body: ResourceOrder = tx.body  # type: ignore[assignment]
+    for name in ("cpu_millicores", "mem_mib", "disk_gib", "net_mbps", "duration_blocks"):
+        _uint(getattr(body, name), name)
+    max_price = _amount(body.max_price_per_block, "max_price_per_block")
+    deposit = _amount(body.deposit, "deposit")
+    if body.duration_blocks < 1:
+        raise InvalidTransaction("order duration_blocks must be at least 1")
+    if deposit < max_price:
+        raise InvalidTransaction(f"deposit {deposit} li does not cover one block at "
+                                 f"max_price_per_block {max_price} li")
+    buyer = tx.sender_pubkey
+    baddr = _address(buyer)
+    if not _index_room(work, baddr):
+        raise InvalidTransaction(f"the buyer already has {MAX_ACCOUNT_ITEMS} market "
+                                 f"offers, orders and leases")
+    _debit(acct, tx.fee + deposit)  # escrowed at once
+    h = ctx.height
+    order_id = tx.id
+    match = _best_offer(work, ctx, body, baddr)
+    if match is not None:
+        offer_id, offer = match
+        _open_lease(work, h, order_id, offer_id, offer, buyer, deposit, body.duration_blocks)
+        return
+    if _book_len(work, KEY_ORDER_BOOK, OrderBook) >= MAX_BOOK:
+        raise InvalidTransaction(f"no offer matches and the order book is full "
+                                 f"({MAX_BOOK} orders)")
+    expires = min(h + body.duration_blocks, MAX_U64)
+    if not _due_room(work, expires):
+        raise InvalidTransaction(f"no offer matches and there are too many market "
+                                 f"deadlines at height {expires}")
+    work.put(order_key(order_id),
+             Order(buyer, body.cpu_millicores, body.mem_mib, body.disk_gib, body.net_mbps,
+                   max_price, body.duration_blocks, deposit, h, index, expires))
+    _book_edit(work, KEY_ORDER_BOOK, OrderBook, (h, index, order_id), True)
+    _index_edit(work, baddr, "orders", order_id, True)
+    _due_edit(work, expires, "orders", order_id, True)
+
+
+def _live_lease(work: _Work, lease_id: Any) -> Lease:
+    if type(lease_id) is not bytes or len(lease_id) != ID_LEN:
+        raise InvalidTransaction("lease_id must be 32 bytes")
+    lease: Lease | None = work.record(lease_key(lease_id), Lease)
+    if lease is None:
+        raise InvalidTransaction("unknown lease (never opened, or already closed)")
+    return lease
+
+
+def _apply_lease_close(work: _Work, ctx: _Ctx, tx: Transaction, acct: list[int],
+                       index: int) -> None:
+    body: LeaseClose = tx.body  # type: ignore[assignment]
+    lease = _live_lease(work, body.lease_id)
+    if tx.sender_pubkey not in (lease.provider_pubkey, lease.buyer_pubkey):
+        raise InvalidTransaction("only the lease's provider or buyer can close it")
+    _debit(acct, tx.fee)
+    _close_lease(work, body.lease_id, lease, ctx.height, unschedule=True)
+
+
+def _apply_receipt(work: _Work, ctx: _Ctx, tx: Transaction, acct: list[int],
+                   index: int) -> None:
+    body: UsageReceipt = tx.body  # type: ignore[assignment]
+    lease = _live_lease(work, body.lease_id)
+    if tx.sender_pubkey != lease.provider_pubkey:
+        raise InvalidTransaction("only the lease's provider submits its usage receipts")
+    units = _uint(body.units, "units")
+    seq = _uint(body.seq, "seq")
+    if seq <= lease.last_seq:
+        raise InvalidTransaction(f"receipt seq {seq} is not after the last billed "
+                                 f"({lease.last_seq})")
+    if type(body.buyer_sig) is not bytes or len(body.buyer_sig) != SIG_LEN:
+        raise InvalidTransaction("buyer_sig must be 64 bytes")
+    if ctx.verify and not verify_receipt(lease.buyer_pubkey, ctx.chain_id, body):
+        raise InvalidTransaction("the receipt is not signed by the lease's buyer")
+    h = ctx.height
+    settled, pay = settled_at(lease, h)
+    bill = min(units * settled.unit_price, settled.escrow)
+    escrow = settled.escrow - bill
+    new_end = lease_end(settled.duration_end, h, escrow, settled.price_per_block)
+    old_end = lease.end
+    if new_end != old_end and not _due_room(work, new_end):
+        raise InvalidTransaction(f"too many market deadlines at height {new_end}")
+    _debit(acct, tx.fee)
+    _credit_market(work, lease.provider_pubkey, pay + bill)
+    lease = replace(settled, escrow=escrow, paid=settled.paid + bill, last_seq=seq,
+                    end=new_end)
+    work.put(lease_key(body.lease_id), lease)
+    if new_end != old_end:
+        _due_edit(work, old_end, "leases", body.lease_id, False)
+        _due_edit(work, new_end, "leases", body.lease_id, True)
+
+
+def _apply_offer_cancel(work: _Work, ctx: _Ctx, tx: Transaction, acct: list[int],
+                        index: int) -> None:
+    body: OfferCancel = tx.body  # type: ignore[assignment]
+    oid = body.offer_id
+    if type(oid) is not bytes or len(oid) != ID_LEN:
+        raise InvalidTransaction("offer_id must be 32 bytes")
+    offer: Offer | None = work.record(offer_key(oid), Offer)
+    if offer is None:
+        raise InvalidTransaction("unknown offer (never made, expired or cancelled)")
+    if tx.sender_pubkey != offer.provider_pubkey:
+        raise InvalidTransaction("only the offer's provider can cancel it")
+    _debit(acct, tx.fee)
+    _remove_offer(work, oid, offer, unschedule=True)
+
+
+def _market_step(work: _Work, height: int) -> None:
+    """Deadlines of this block, after its transactions: leases whose end is this height are
+    settled and closed, open orders that expire now are refunded, offers that expire now are
+    removed, in that order, each list by id. One key read when nothing is due."""
+    key = market_due_key(height)
+    due: MarketDue | None = work.record(key, MarketDue)
+    if due is None:
+        return
+    for lid in due.leases:
+        lease: Lease | None = work.record(lease_key(lid), Lease)
+        if lease is None or lease.end != height:
+            raise _market_corrupt("the market deadline index does not match a lease")
+        _close_lease(work, lid, lease, height, unschedule=False)
+    for oid in due.orders:
+        order: Order | None = work.record(order_key(oid), Order)
+        if order is None or order.expires_height != height:
+            raise _market_corrupt("the market deadline index does not match an order")
+        _remove_order(work, oid, order, unschedule=False)
+        _credit_market(work, order.buyer_pubkey, order.deposit)
+    for fid in due.offers:
+        offer: Offer | None = work.record(offer_key(fid), Offer)
+        if offer is None or offer.expires_height != height:
+            raise _market_corrupt("the market deadline index does not match an offer")
+        _remove_offer(work, fid, offer, unschedule=False)
+    work.put(key, None)
 
 
 _Handler = Callable[[_Work, _Ctx, Transaction, list[int], int], None]
@@ -394,12 +810,11 @@ _HANDLERS: dict[type[Body], _Handler] = {
     TrusteeJoin: _apply_trustee_join,
     TrusteeLeave: _apply_trustee_leave,
     Evidence: _apply_evidence,
-    # The market (SPEC 6) plugs in here; its state lives under the O/R/L key prefixes.
-    ResourceOffer: _not_enabled,
-    ResourceOrder: _not_enabled,
-    LeaseClose: _not_enabled,
-    UsageReceipt: _not_enabled,
-    OfferCancel: _not_enabled,
+    ResourceOffer: _apply_offer,
+    ResourceOrder: _apply_order,
+    LeaseClose: _apply_lease_close,
+    UsageReceipt: _apply_receipt,
+    OfferCancel: _apply_offer_cancel,
 }
 TX_HANDLERS: Mapping[type[Body], _Handler] = MappingProxyType(_HANDLERS)
 """One handler per body type: the single place where a transaction kind is enabled."""
@@ -614,8 +1029,9 @@ def apply_block(state: StateReader, acc: bytes, genesis: Genesis, block: Block, 
     """Validate ``block`` on ``state`` (whose accumulator is ``acc``) and return its effect.
 
     Order: header and body checks, the parent's certificate, the transactions in order,
-    rewards, the lineup (SPEC 5), epoch processing at a boundary, the proof-of-work step
-    (this block's time-tie estimate; the retarget at a boundary), then the state root.
+    the market's deadlines (SPEC 6), rewards, the lineup (SPEC 5), epoch processing at a
+    boundary, the proof-of-work step (this block's time-tie estimate; the retarget at a
+    boundary), then the state root.
     Raises InvalidBlock (and changes nothing) on any failure; a refused transaction raises
     :class:`InvalidTransactionInBlock`, which carries its index.
 
@@ -648,6 +1064,7 @@ def apply_block(state: StateReader, acc: bytes, genesis: Genesis, block: Block, 
             apply_tx(work, ctx, tx, i)
         except InvalidTransaction as exc:
             raise InvalidTransactionInBlock(i, str(exc)) from None
+    _market_step(work, height)
 
     # rewards (SPEC 5)
     rewards: dict[bytes, int] = {}
@@ -704,8 +1121,8 @@ def _lineup_step(work: _Work, params: ChainParams, block: Block, height: int) ->
     """SPEC 5 lineup duty: expire the duties that end with this block, then line up this
     block's payroll until ``height + lineup_blocks``.
 
-    Runs after the transactions, so the block's own transactions (market matching, once
-    enabled) see the lineup of the blocks before it. Every live entry expires after the
+    Runs after the transactions, so the block's own transactions (market matching) see
+    the lineup of the blocks before it. Every live entry expires after the
     tip, so the only bucket due is this height's: pruning costs what expires, not the size
     of the lineup. A miner already lined up is moved to the new bucket (its ``until`` is
     always the later one), with the sponsor and ``since`` of this payroll.
@@ -932,10 +1349,12 @@ class SupplyAudit:
     pending: int
     expected: int
     """genesis + minted - burned, from the supply counters."""
+    escrow: int = 0
+    """Held by the market: open orders' deposits and active leases' escrow."""
 
     @property
     def held(self) -> int:
-        return self.balances + self.bonds + self.pending
+        return self.balances + self.bonds + self.pending + self.escrow
 
     @property
     def ok(self) -> bool:
@@ -943,8 +1362,9 @@ class SupplyAudit:
 
 
 def audit_supply(items: Iterable[tuple[bytes, bytes]]) -> SupplyAudit:
-    """Sum every holding in a whole state (a full pass: for tests and checks, not per block)."""
-    balances = bonds = pending = 0
+    """Sum every holding in a whole state: balances, bonds, the pending trustee reward and
+    the market's escrow (a full pass: for tests and checks, not per block)."""
+    balances = bonds = pending = escrow = 0
     expected = 0
     for key, value in items:
         prefix = key[:1]
@@ -952,12 +1372,16 @@ def audit_supply(items: Iterable[tuple[bytes, bytes]]) -> SupplyAudit:
             balances += Account.decode(value).balance
         elif prefix == PREFIX_TRUSTEE:
             bonds += Trustee.decode(value).bond
+        elif prefix == PREFIX_ORDER:
+            escrow += Order.decode(value).deposit
+        elif prefix == PREFIX_LEASE:
+            escrow += Lease.decode(value).escrow
         elif prefix == PREFIX_GLOBAL:
             if key == KEY_PENDING:
                 pending += PendingReward.decode(value).amount
             elif key == KEY_SUPPLY:
                 expected = Supply.decode(value).total
-    return SupplyAudit(balances, bonds, pending, expected)
+    return SupplyAudit(balances, bonds, pending, expected, escrow)
 
 
 __all__ = [

@@ -6,7 +6,8 @@ fetched from a peer is untrusted input too, and one record must have exactly one
 or two nodes with the same ledger would disagree on the state root.
 
 Types: 16 Account, 17 Trustee, 18 Tip, 19 TrusteeList, 20 Supply, 21 PendingReward,
-22 BlockIdRecord, 23 PowState. 24-31 are reserved for the market (offers, orders, leases).
+22 BlockIdRecord, 23 PowState. The market (SPEC 6) uses 24 Offer, 25 Order, 26 Lease,
+27 OfferBook, 28 OrderBook, 29 MarketDue, 30 MarketIndex; 31 stays reserved.
 32-45 are wire messages (``wire.py``), so the lineup records (SPEC 5 "lineup duty") that came
 after them take the next free numbers: 46 LineupEntry, 47 LineupBucket, 48 LineupHorizon.
 """
@@ -15,12 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import pairwise
 from typing import Any, ClassVar
 
 from daoli.core import encoding as enc
 from daoli.core.crypto import PUBKEY_LEN
 from daoli.core.encoding import MAX_AMOUNT
-from daoli.core.tx import MAX_MULTIADDR
+from daoli.core.tx import MAX_ENDPOINT, MAX_MULTIADDR
 from daoli.errors import DecodeError
 
 # --- state keys ---------------------------------------------------------------------------
@@ -29,11 +31,11 @@ PREFIX_ACCOUNT = b"A"
 PREFIX_TRUSTEE = b"T"
 PREFIX_GLOBAL = b"G"
 PREFIX_OFFER = b"O"
-"""Reserved for the market: resource offers."""
+"""Market: live resource offers, by offer id."""
 PREFIX_ORDER = b"R"
-"""Reserved for the market: resource orders."""
+"""Market: open (unmatched) resource orders, by order id."""
 PREFIX_LEASE = b"L"
-"""Reserved for the market: leases."""
+"""Market: active leases, by lease id (= the id of its order)."""
 PREFIX_LINEUP = b"P"
 """Lined-up payroll miners, by public key (SPEC 5 "lineup duty")."""
 PREFIX_LINEUP_EXPIRY = b"Q"
@@ -409,3 +411,310 @@ class LineupHorizon(Record):
     def from_fields(cls, f: list[Any]) -> LineupHorizon:
         enc.expect_len(f, 2, "lineup_horizon")
         return cls(enc.uint(f[1], "lineup_horizon.until"))
+
+
+# --- the resource market (SPEC 6; docs/protocol.md §7 "Resource market") -------------------
+
+PREFIX_MARKET_DUE = b"M"
+"""The market's deadline index: one bucket per height, 8 bytes big-endian, listing the
+leases, orders and offers that end at that height, so a block reads exactly one key to learn
+what is due and never scans the market."""
+PREFIX_MARKET_INDEX = b"I"
+"""Per-account market index (by address): the live offers, open orders and active leases
+an account takes part in, so an API lists them without scanning the state."""
+KEY_OFFER_BOOK = PREFIX_GLOBAL + b"offers"
+KEY_ORDER_BOOK = PREFIX_GLOBAL + b"orders"
+
+ID_LEN = 32
+MAX_BOOK = 65_536
+"""Most open offers (and, separately, open orders) the chain holds at once: keeps each book
+record far below the 8 MiB decoding bound, which a growing record must never reach (a state
+record that cannot be decoded would halt the chain)."""
+MAX_DUE_PER_HEIGHT = 65_536
+"""Most ids (leases + orders + offers) one deadline bucket holds, for the same reason."""
+MAX_ACCOUNT_ITEMS = 4_096
+"""Most offers + orders + leases one account's market index holds."""
+
+
+def offer_key(offer_id: bytes) -> bytes:
+    return PREFIX_OFFER + offer_id
+
+
+def order_key(order_id: bytes) -> bytes:
+    return PREFIX_ORDER + order_id
+
+
+def lease_key(lease_id: bytes) -> bytes:
+    return PREFIX_LEASE + lease_id
+
+
+def market_due_key(height: int) -> bytes:
+    """Big-endian, so that key order over ``M`` is deadline order."""
+    return PREFIX_MARKET_DUE + height.to_bytes(8, "big")
+
+
+def market_index_key(address: bytes) -> bytes:
+    return PREFIX_MARKET_INDEX + address
+
+
+def _ids(value: Any, limit: int, what: str) -> tuple[bytes, ...]:
+    """A sorted, duplicate-free array of 32-byte ids (one encoding per set)."""
+    ids = [enc.fixed_bytes(i, ID_LEN, what) for i in enc.array(value, limit, what)]
+    if any(a >= b for a, b in pairwise(ids)):
+        raise DecodeError(f"{what}: ids must be sorted and unique")
+    return tuple(ids)
+
+
+@dataclass(frozen=True)
+class Offer(Record):
+    """A live ResourceOffer, under ``O`` ‖ offer id (the id of the offering transaction).
+
+    ``height``/``index`` place the offering transaction (its block and position in it): the
+    "oldest offer" of SPEC 6. ``active`` counts the leases open on it, at most ``capacity``.
+    """
+
+    TYPE: ClassVar[int] = 24
+    NAME: ClassVar[str] = "offer"
+    provider_pubkey: bytes
+    cpu_millicores: int
+    mem_mib: int
+    disk_gib: int
+    net_mbps: int
+    price_per_block: int
+    unit_price: int
+    capacity: int
+    expires_height: int
+    endpoint: str
+    height: int
+    index: int
+    active: int = 0
+
+    def to_fields(self) -> list[Any]:
+        return [self.TYPE, self.provider_pubkey, self.cpu_millicores, self.mem_mib,
+                self.disk_gib, self.net_mbps, self.price_per_block, self.unit_price,
+                self.capacity, self.expires_height, self.endpoint, self.height, self.index,
+                self.active]
+
+    @classmethod
+    def from_fields(cls, f: list[Any]) -> Offer:
+        enc.expect_len(f, 14, "offer")
+        u = enc.uint
+        rec = cls(enc.fixed_bytes(f[1], PUBKEY_LEN, "offer.provider_pubkey"),
+                  u(f[2], "offer.cpu_millicores"), u(f[3], "offer.mem_mib"),
+                  u(f[4], "offer.disk_gib"), u(f[5], "offer.net_mbps"),
+                  enc.amount(f[6], "offer.price_per_block"), enc.amount(f[7], "offer.unit_price"),
+                  u(f[8], "offer.capacity"), u(f[9], "offer.expires_height"),
+                  enc.text(f[10], MAX_ENDPOINT, "offer.endpoint"), u(f[11], "offer.height"),
+                  u(f[12], "offer.index"), u(f[13], "offer.active"))
+        if rec.capacity < 1 or rec.active > rec.capacity:
+            raise DecodeError("offer: needs 1 <= capacity and active <= capacity")
+        if rec.expires_height <= rec.height:
+            raise DecodeError("offer: expires_height must be after its height")
+        return rec
+
+    @property
+    def book_entry(self) -> tuple[int, int, int]:
+        """(price, height, index): the offer book's order after lined-up providers."""
+        return (self.price_per_block, self.height, self.index)
+
+
+@dataclass(frozen=True)
+class Order(Record):
+    """An open (not yet matched) ResourceOrder, under ``R`` ‖ order id (the id of the
+    ordering transaction). ``deposit`` is held in escrow; the order is refunded by block
+    ``expires_height`` = its height + duration_blocks (capped at 2^64 - 1)."""
+
+    TYPE: ClassVar[int] = 25
+    NAME: ClassVar[str] = "order"
+    buyer_pubkey: bytes
+    cpu_millicores: int
+    mem_mib: int
+    disk_gib: int
+    net_mbps: int
+    max_price_per_block: int
+    duration_blocks: int
+    deposit: int
+    height: int
+    index: int
+    expires_height: int
+
+    def to_fields(self) -> list[Any]:
+        return [self.TYPE, self.buyer_pubkey, self.cpu_millicores, self.mem_mib,
+                self.disk_gib, self.net_mbps, self.max_price_per_block, self.duration_blocks,
+                self.deposit, self.height, self.index, self.expires_height]
+
+    @classmethod
+    def from_fields(cls, f: list[Any]) -> Order:
+        enc.expect_len(f, 12, "order")
+        u = enc.uint
+        rec = cls(enc.fixed_bytes(f[1], PUBKEY_LEN, "order.buyer_pubkey"),
+                  u(f[2], "order.cpu_millicores"), u(f[3], "order.mem_mib"),
+                  u(f[4], "order.disk_gib"), u(f[5], "order.net_mbps"),
+                  enc.amount(f[6], "order.max_price_per_block"),
+                  u(f[7], "order.duration_blocks"), enc.amount(f[8], "order.deposit"),
+                  u(f[9], "order.height"), u(f[10], "order.index"),
+                  u(f[11], "order.expires_height"))
+        if rec.duration_blocks < 1 or rec.expires_height <= rec.height:
+            raise DecodeError("order: duration_blocks must be at least 1")
+        if rec.deposit < rec.max_price_per_block:
+            raise DecodeError("order: deposit must cover max_price_per_block")
+        return rec
+
+
+@dataclass(frozen=True)
+class Lease(Record):
+    """An active lease, under ``L`` ‖ lease id, which is the id of its order (one order makes
+    at most one lease, so the buyer finds the lease of an order by the order's id).
+
+    Settlement is lazy: the lease has paid for the blocks up to ``settled``; touched at height
+    h it owes ``price_per_block * (h - settled)`` more. ``end`` is the height whose block
+    settles and closes it: ``min(duration_end, settled + escrow // price_per_block)``, so the
+    escrow always covers the blocks up to ``end``. ``paid`` is what the provider received so
+    far (blocks and receipts); ``last_seq`` the sequence of the last receipt billed (0: none).
+    """
+
+    TYPE: ClassVar[int] = 26
+    NAME: ClassVar[str] = "lease"
+    offer_id: bytes
+    provider_pubkey: bytes
+    buyer_pubkey: bytes
+    price_per_block: int
+    unit_price: int
+    start: int
+    duration_end: int
+    end: int
+    escrow: int
+    paid: int = 0
+    settled: int = 0
+    last_seq: int = 0
+
+    def to_fields(self) -> list[Any]:
+        return [self.TYPE, self.offer_id, self.provider_pubkey, self.buyer_pubkey,
+                self.price_per_block, self.unit_price, self.start, self.duration_end, self.end,
+                self.escrow, self.paid, self.settled, self.last_seq]
+
+    @classmethod
+    def from_fields(cls, f: list[Any]) -> Lease:
+        enc.expect_len(f, 13, "lease")
+        u = enc.uint
+        rec = cls(enc.fixed_bytes(f[1], ID_LEN, "lease.offer_id"),
+                  enc.fixed_bytes(f[2], PUBKEY_LEN, "lease.provider_pubkey"),
+                  enc.fixed_bytes(f[3], PUBKEY_LEN, "lease.buyer_pubkey"),
+                  enc.amount(f[4], "lease.price_per_block"), enc.amount(f[5], "lease.unit_price"),
+                  u(f[6], "lease.start"), u(f[7], "lease.duration_end"), u(f[8], "lease.end"),
+                  enc.amount(f[9], "lease.escrow"), enc.amount(f[10], "lease.paid"),
+                  u(f[11], "lease.settled"), u(f[12], "lease.last_seq"))
+        if not rec.start <= rec.settled <= rec.end <= rec.duration_end:
+            raise DecodeError("lease: needs start <= settled <= end <= duration_end")
+        return rec
+
+
+@dataclass(frozen=True)
+class OfferBook(Record):
+    """Every live offer as ``(price_per_block, height, index, offer_id)``, sorted: matching
+    walks it cheapest first and stops at the order's maximum price. Never empty (absent)."""
+
+    TYPE: ClassVar[int] = 27
+    NAME: ClassVar[str] = "offer_book"
+    entries: tuple[tuple[int, int, int, bytes], ...]
+
+    def to_fields(self) -> list[Any]:
+        return [self.TYPE, [list(e) for e in self.entries]]
+
+    @classmethod
+    def from_fields(cls, f: list[Any]) -> OfferBook:
+        enc.expect_len(f, 2, "offer_book")
+        out: list[tuple[int, int, int, bytes]] = []
+        for e in enc.array(f[1], MAX_BOOK, "offer_book"):
+            e = enc.array(e, 4, "offer_book.entry")
+            enc.expect_len(e, 4, "offer_book.entry")
+            out.append((enc.amount(e[0], "offer_book.price"), enc.uint(e[1], "offer_book.height"),
+                        enc.uint(e[2], "offer_book.index"),
+                        enc.fixed_bytes(e[3], ID_LEN, "offer_book.offer_id")))
+        if not out or any(a >= b for a, b in pairwise(out)):
+            raise DecodeError("offer_book: entries must be sorted, unique and not empty")
+        return cls(tuple(out))
+
+
+@dataclass(frozen=True)
+class OrderBook(Record):
+    """Every open order as ``(height, index, order_id)``, sorted: oldest first, the order in
+    which a new offer serves them. Never empty (absent)."""
+
+    TYPE: ClassVar[int] = 28
+    NAME: ClassVar[str] = "order_book"
+    entries: tuple[tuple[int, int, bytes], ...]
+
+    def to_fields(self) -> list[Any]:
+        return [self.TYPE, [list(e) for e in self.entries]]
+
+    @classmethod
+    def from_fields(cls, f: list[Any]) -> OrderBook:
+        enc.expect_len(f, 2, "order_book")
+        out: list[tuple[int, int, bytes]] = []
+        for e in enc.array(f[1], MAX_BOOK, "order_book"):
+            e = enc.array(e, 3, "order_book.entry")
+            enc.expect_len(e, 3, "order_book.entry")
+            out.append((enc.uint(e[0], "order_book.height"), enc.uint(e[1], "order_book.index"),
+                        enc.fixed_bytes(e[2], ID_LEN, "order_book.order_id")))
+        if not out or any(a >= b for a, b in pairwise(out)):
+            raise DecodeError("order_book: entries must be sorted, unique and not empty")
+        return cls(tuple(out))
+
+
+@dataclass(frozen=True)
+class MarketDue(Record):
+    """What ends at one height (the key holds it): leases to settle and close, orders to
+    refund, offers to remove. Each list sorted and unique; never all empty (absent)."""
+
+    TYPE: ClassVar[int] = 29
+    NAME: ClassVar[str] = "market_due"
+    leases: tuple[bytes, ...] = ()
+    orders: tuple[bytes, ...] = ()
+    offers: tuple[bytes, ...] = ()
+
+    def to_fields(self) -> list[Any]:
+        return [self.TYPE, list(self.leases), list(self.orders), list(self.offers)]
+
+    @classmethod
+    def from_fields(cls, f: list[Any]) -> MarketDue:
+        enc.expect_len(f, 4, "market_due")
+        rec = cls(_ids(f[1], MAX_DUE_PER_HEIGHT, "market_due.leases"),
+                  _ids(f[2], MAX_DUE_PER_HEIGHT, "market_due.orders"),
+                  _ids(f[3], MAX_DUE_PER_HEIGHT, "market_due.offers"))
+        if rec.size == 0 or rec.size > MAX_DUE_PER_HEIGHT:
+            raise DecodeError("market_due: empty or too large")
+        return rec
+
+    @property
+    def size(self) -> int:
+        return len(self.leases) + len(self.orders) + len(self.offers)
+
+
+@dataclass(frozen=True)
+class MarketIndex(Record):
+    """One account's live market objects: offers it made, its open orders, and the leases
+    where it is the provider or the buyer. Each list sorted and unique; never all empty."""
+
+    TYPE: ClassVar[int] = 30
+    NAME: ClassVar[str] = "market_index"
+    offers: tuple[bytes, ...] = ()
+    orders: tuple[bytes, ...] = ()
+    leases: tuple[bytes, ...] = ()
+
+    def to_fields(self) -> list[Any]:
+        return [self.TYPE, list(self.offers), list(self.orders), list(self.leases)]
+
+    @classmethod
+    def from_fields(cls, f: list[Any]) -> MarketIndex:
+        enc.expect_len(f, 4, "market_index")
+        rec = cls(_ids(f[1], MAX_ACCOUNT_ITEMS, "market_index.offers"),
+                  _ids(f[2], MAX_ACCOUNT_ITEMS, "market_index.orders"),
+                  _ids(f[3], MAX_ACCOUNT_ITEMS, "market_index.leases"))
+        if rec.size == 0 or rec.size > MAX_ACCOUNT_ITEMS:
+            raise DecodeError("market_index: empty or too large")
+        return rec
+
+    @property
+    def size(self) -> int:
+        return len(self.offers) + len(self.orders) + len(self.leases)

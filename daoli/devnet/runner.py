@@ -356,7 +356,10 @@ class Devnet:
                 text = out.read_text()
                 if text.endswith("\n"):
                     return dict(json.loads(text.splitlines()[0]))
-            if not self.alive(rec):
+            # the PID we just started, not yet recyclable: only whether it still runs (its
+            # cmdline may be blank for an instant while ``ip netns exec`` execs the node)
+            _reap(rec.pid)
+            if _live_cmdline(rec.pid) is None:
                 tail = ""
                 with contextlib.suppress(OSError):
                     tail = (Path(rec.home) / "stderr.log").read_text(errors="replace")

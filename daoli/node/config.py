@@ -222,8 +222,9 @@ def check_multiaddr(value: Any, name: str, *, listen: bool = False,
     except Exception as exc:  # noqa: BLE001 - the library raises several unrelated types
         detail = " ".join(str(exc).split())
         detail = detail.split(" (string:")[0].split(": ", 1)[-1]
-        raise ConfigError(f"{name} {shown} is not a valid multiaddr: "
-                          f"{show(detail)[:2 * MAX_SHOWN]}") from None
+        # the library's message repeats the value: keep the line short (one clip each)
+        raise ConfigError(f"{name} {clip(value)} is not a valid multiaddr: "
+                          f"{clip(detail)}") from None
     names = [p[0] for p in parts]
     if not (len(names) >= 2 and names[0] in _HOST_PROTOCOLS and names[1] == "tcp"
             and names[2:] in ([], ["p2p"])):
