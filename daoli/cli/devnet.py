@@ -142,6 +142,7 @@ def _start_all(net: Devnet, quiet: bool, fresh: bool) -> float:
                         completed=0, total=len(net.nodes))
 
         first_seen: dict[str, int] = {}
+        last: dict[str, int] = {}
 
         def heights() -> bool:
             """Every node has finalized a block since it started (a resumed or restored
@@ -150,6 +151,7 @@ def _start_all(net: Devnet, quiet: bool, fresh: bool) -> float:
             for rec in net.nodes:
                 with contextlib.suppress(DaoliError, OSError):
                     h = _client(net, rec, 2.0).status().height
+                    last[rec.name] = h
                     if h >= (1 if fresh else first_seen.setdefault(rec.name, h) + 1):
                         done += 1
             progress.update(task, completed=done)
@@ -157,9 +159,11 @@ def _start_all(net: Devnet, quiet: bool, fresh: bool) -> float:
 
         net.start_light_miners()  # a chain whose only miners are light ones needs them now
         try:
-            wait_until("the first finalized block", heights, FIRST_BLOCK_TIMEOUT_S, 0.1)
+            wait_until("the first finalized block" if fresh else "a new finalized block",
+                       heights, FIRST_BLOCK_TIMEOUT_S, 0.1)
         except TimeoutError as exc:
-            raise DaoliError(str(exc)) from None
+            seen = ", ".join(f"{r.name} {last.get(r.name, 'unreachable')}" for r in net.nodes)
+            raise DaoliError(f"{exc} (heights: {seen}; see 'daoli devnet logs NODE')") from None
     return time.monotonic() - t0
 
 

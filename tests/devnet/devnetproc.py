@@ -25,8 +25,21 @@ def daoli(*args: str, env: dict[str, str] | None = None, timeout: float = 120
 
 def ok(*args: str, env: dict[str, str] | None = None) -> Any:
     r = daoli("--json", *args, env=env)
-    assert r.returncode == 0, r.stderr + r.stdout
+    assert r.returncode == 0, r.stderr + r.stdout + log_tails(args)
     return json.loads(r.stdout)
+
+
+def log_tails(args: tuple[str, ...], lines: int = 15) -> str:
+    """The last lines of every node log of the devnet a failed command named (--dir): what
+    a failure in CI needs to be understood after the test removed the directory."""
+    if "--dir" not in args or args.index("--dir") + 1 >= len(args):
+        return ""
+    d = Path(args[args.index("--dir") + 1])
+    out = []
+    for log in sorted(d.glob("*/node.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        out.append(f"\n--- {log}:\n" + "\n".join(tail))
+    return "".join(out)
 
 
 def wait_for(what: str, cond: Any, timeout: float = 60.0) -> Any:
