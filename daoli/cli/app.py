@@ -19,7 +19,20 @@ import typer
 from typer.main import get_command
 
 from daoli import __version__
-from daoli.cli import chain, completion, devnet, init, mine, node, query, sim, units, wallet
+from daoli.cli import (
+    chain,
+    cloud,
+    completion,
+    devnet,
+    init,
+    mine,
+    node,
+    query,
+    resource,
+    sim,
+    units,
+    wallet,
+)
 from daoli.cli._click import (
     Abort,
     ClickException,
@@ -68,6 +81,9 @@ app.add_typer(query.block_app, name="block")
 app.add_typer(query.tx_app, name="tx")
 app.add_typer(query.payroll_app, name="payroll")
 app.add_typer(query.trustee_app, name="trustee")
+app.add_typer(resource.app, name="resource")
+app.add_typer(cloud.provider_app, name="provider")
+app.add_typer(cloud.cloud_app, name="cloud")
 app.command("mine")(mine.mine)
 app.command("init")(init.init)
 app.command("sim")(sim.sim)

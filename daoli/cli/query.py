@@ -382,26 +382,57 @@ payroll_show.__doc__ = (payroll_show.__doc__ or "") + examples(
 
 @payroll_app.command("lineup")
 def payroll_lineup(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
-    """Show the miners lined up at the tip (SPEC 5), lowest "until" last.
+    """Show the miners lined up at the tip (SPEC 5), lowest "until" last, with what each
+    offers on the resource market: offers whose provider key is the miner's key are matched
+    first while the miner is lined up (SPEC 6).
 
-    --json: {"height", "lineup": [{"miner", "miner_pubkey", "sponsor", "since", "until"}]}.
+    --json: {"height", "lineup": [{"miner", "miner_pubkey", "sponsor", "since", "until",
+    "offers": [{"id", "cpu_millicores", "mem_mib", "disk_gib", "net_mbps",
+    "price_per_block", "price_per_block_dlc", "capacity", "active"}]}]} (at most 1,000
+    offers in all).
     """
+    from daoli.client import NotFound
+
     with connect(home) as node:
         lu = node.lineup()
-    d = {"height": lu.height, "lineup": [
+        try:
+            market = node.offers(lined_up=True, limit=1000).offers if lu.lineup else ()
+        except NotFound:  # a node from before the market API
+            market = ()
+    by_miner: dict[bytes, list[dict[str, Any]]] = {}
+    for o in market:
+        by_miner.setdefault(o.provider_pubkey, []).append({
+            "id": o.id.hex(), "cpu_millicores": o.cpu_millicores, "mem_mib": o.mem_mib,
+            "disk_gib": o.disk_gib, "net_mbps": o.net_mbps,
+            "price_per_block": o.price_per_block,
+            "price_per_block_dlc": format_dlc(o.price_per_block, grouping=False, unit=False),
+            "capacity": o.capacity, "active": o.active})
+    rows: list[dict[str, Any]] = [
         {"miner": e.miner, "miner_pubkey": e.miner_pubkey.hex(), "sponsor": e.sponsor,
-         "since": e.since, "until": e.until} for e in lu.lineup]}
+         "since": e.since, "until": e.until, "offers": by_miner.get(e.miner_pubkey, [])}
+        for e in lu.lineup]
+    d = {"height": lu.height, "lineup": rows}
+
+    def offers_text(items: list[dict[str, Any]]) -> str:
+        from daoli.cli.resource_units import format_cpu, format_mem
+
+        if not items:
+            return "-"
+        first = items[0]  # cheapest: the API lists offers in book order
+        text = (f"{format_cpu(first['cpu_millicores'])} cpu, {format_mem(first['mem_mib'])} "
+                f"at {format_dlc(first['price_per_block'])}/block")
+        return text if len(items) == 1 else f"{text} (+{len(items) - 1} more)"
 
     def human() -> None:
         if not lu.lineup:
             say(f"no miners lined up at height {lu.height:,}")
             return
-        table = Table("miner", "sponsor", "since", "until",
+        table = Table("miner", "sponsor", "since", "until", "offers",
                       title=Text(f"lineup at height {lu.height:,}", style="bold"),
                       title_justify="left")
-        for e in lu.lineup:
+        for e, row in zip(lu.lineup, rows, strict=True):
             table.add_row(Text(show(e.miner)), Text(show(e.sponsor)), str(e.since),
-                          str(e.until))
+                          str(e.until), offers_text(row["offers"]))
         stdout.print(table)
 
     emit(as_json, d, human)

@@ -45,8 +45,14 @@ from daoli.client.types import (
     Doc,
     Draw,
     Event,
+    LeaseInfo,
+    Leases,
     Lineup,
     Mempool,
+    OfferInfo,
+    Offers,
+    OrderInfo,
+    Orders,
     Payroll,
     Peer,
     Status,
@@ -56,10 +62,24 @@ from daoli.client.types import (
     TxStatus,
 )
 from daoli.core.address import ADDRESS_LEN, address_bytes_of, decode_address, encode_address
-from daoli.core.crypto import pubkey_from_secret
+from daoli.core.crypto import PUBKEY_LEN, pubkey_from_secret
 from daoli.core.encoding import MAX_AMOUNT, MAX_U64
+from daoli.core.market import make_receipt
 from daoli.core.ticket import Ticket
-from daoli.core.tx import MAX_MEMO, Body, Transaction, Transfer, TrusteeJoin, TrusteeLeave
+from daoli.core.tx import (
+    MAX_ENDPOINT,
+    MAX_MEMO,
+    Body,
+    LeaseClose,
+    OfferCancel,
+    ResourceOffer,
+    ResourceOrder,
+    Transaction,
+    Transfer,
+    TrusteeJoin,
+    TrusteeLeave,
+    UsageReceipt,
+)
 from daoli.errors import ConfigError, DaoliError
 from daoli.files import parse_json, show
 
@@ -123,6 +143,13 @@ def address_text(address: str | bytes) -> str:
     return address
 
 
+def _account_ref(value: str | bytes) -> str:
+    """The ``{address}`` of ``/v1/accounts``: an address, or a public key's 66 hex."""
+    if isinstance(value, bytes) and len(value) == PUBKEY_LEN:
+        return value.hex()
+    return address_text(value)
+
+
 def _address_bytes(address: str | bytes) -> bytes:
     if isinstance(address, bytes):
         if len(address) != ADDRESS_LEN:
@@ -162,6 +189,117 @@ def transfer_body(to: str | bytes, amount: int, memo: bytes = b"") -> Transfer:
 
 def trustee_join_body(bond: int, multiaddr: str) -> TrusteeJoin:
     return TrusteeJoin(_amount(bond, "bond"), multiaddr)
+
+
+def _uint(value: int, what: str) -> int:
+    if type(value) is not int or not 0 <= value <= MAX_U64:
+        raise ConfigError(f"{what} must be an integer from 0 to 2^64 - 1")
+    return value
+
+
+def _id_bytes(value: str | bytes, what: str) -> bytes:
+    """A 32-byte market id (offer, order or lease) from bytes or 64 hex characters."""
+    if isinstance(value, bytes) and len(value) == 32:
+        return value
+    if isinstance(value, str) and _ID_RE.fullmatch(value.strip()):
+        return bytes.fromhex(value.strip())
+    raise ConfigError(f"{what} {show(str(value))[:80]!r}: expected 64 hex characters")
+
+
+def _account_param(value: str | bytes, what: str) -> str:
+    """A query value naming an account: a ``dlc1`` address (text or 20 bytes) or a 33-byte
+    compressed public key."""
+    if isinstance(value, bytes) and len(value) == PUBKEY_LEN:
+        return value.hex()
+    try:
+        return address_text(value)
+    except DaoliError as exc:
+        raise ConfigError(f"{what}: {exc}") from None
+
+
+def offer_body(cpu_millicores: int, mem_mib: int, disk_gib: int, net_mbps: int,
+               price_per_block: int, *, expires_height: int, unit_price: int = 0,
+               capacity: int = 1, endpoint: str = "") -> ResourceOffer:
+    """The body of a ResourceOffer: what a provider sells, at ``price_per_block`` li per
+    block plus ``unit_price`` li per metered unit (usage receipts), for up to ``capacity``
+    leases at once, until block ``expires_height`` (which must be above the tip)."""
+    if not isinstance(endpoint, str):
+        raise ConfigError("endpoint must be text")
+    try:
+        size = len(endpoint.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ConfigError("endpoint is not valid UTF-8 text") from None
+    if size > MAX_ENDPOINT:
+        raise ConfigError(f"endpoint is {size} bytes; at most {MAX_ENDPOINT}")
+    if _uint(capacity, "capacity") < 1:
+        raise ConfigError("capacity must be at least 1")
+    return ResourceOffer(_uint(cpu_millicores, "cpu_millicores"), _uint(mem_mib, "mem_mib"),
+                         _uint(disk_gib, "disk_gib"), _uint(net_mbps, "net_mbps"),
+                         _amount(price_per_block, "price_per_block"),
+                         _amount(unit_price, "unit_price"), capacity,
+                         _uint(expires_height, "expires_height"), endpoint)
+
+
+def order_body(cpu_millicores: int, mem_mib: int, disk_gib: int, net_mbps: int,
+               max_price_per_block: int, duration_blocks: int,
+               deposit: int | None = None) -> ResourceOrder:
+    """The body of a ResourceOrder for ``duration_blocks`` blocks at most
+    ``max_price_per_block`` li a block. ``deposit`` (escrowed at once; default: max price x
+    blocks, enough for the whole duration at the highest price) must cover one block."""
+    price = _amount(max_price_per_block, "max_price_per_block")
+    if _uint(duration_blocks, "duration_blocks") < 1:
+        raise ConfigError("duration_blocks must be at least 1")
+    if deposit is None:
+        deposit = price * duration_blocks
+        if deposit > MAX_AMOUNT:
+            raise ConfigError("max_price_per_block x duration_blocks is more than any balance "
+                              "can hold: give a smaller deposit")
+    if _amount(deposit, "deposit") < price:
+        raise ConfigError("deposit must be at least max_price_per_block (one block)")
+    return ResourceOrder(_uint(cpu_millicores, "cpu_millicores"), _uint(mem_mib, "mem_mib"),
+                         _uint(disk_gib, "disk_gib"), _uint(net_mbps, "net_mbps"), price,
+                         duration_blocks, deposit)
+
+
+def offer_cancel_body(offer_id: str | bytes) -> OfferCancel:
+    return OfferCancel(_id_bytes(offer_id, "offer id"))
+
+
+def lease_close_body(lease_id: str | bytes) -> LeaseClose:
+    return LeaseClose(_id_bytes(lease_id, "lease id"))
+
+
+def usage_receipt_body(buyer_secret: bytes, chain_id: str, lease_id: str | bytes, units: int,
+                       seq: int) -> UsageReceipt:
+    """A usage receipt signed by the **buyer** (``daoli.core.market.make_receipt``): it
+    acknowledges ``units`` of metered use, billed at the lease's ``unit_price``. The provider
+    submits it in its own transaction (:meth:`Client.usage_receipt`); ``seq`` must be above
+    the lease's ``last_seq`` and is billed once."""
+    if _uint(seq, "seq") < 1:
+        raise ConfigError("seq must be at least 1 (receipt numbers start above 0)")
+    return make_receipt(buyer_secret, chain_id, _id_bytes(lease_id, "lease id"),
+                        _uint(units, "units"), seq)
+
+
+def _market_params(**given: Any) -> dict[str, str]:
+    """Query parameters of the market lists, checked; None values are left out."""
+    out: dict[str, str] = {}
+    for key, value in given.items():
+        if value is None:
+            continue
+        if key in ("provider", "buyer", "account"):
+            out[key] = _account_param(value, key)
+        elif key == "lined_up":
+            if not isinstance(value, bool):
+                raise ConfigError("lined_up must be True, False or None")
+            out[key] = "true" if value else "false"
+        elif key == "limit":
+            if type(value) is not int or not 1 <= value <= 1_000:
+                raise ConfigError("limit must be an integer from 1 to 1000")
+            out[key] = str(value)
+        else:
+            out[key] = str(_uint(value, key))
+    return out
 
 
 # --- the shared part ---------------------------------------------------------------------------
@@ -404,8 +542,11 @@ class Client(_Base):
                                       f"{timeout:g} s") from None
 
     def account(self, address: str | bytes) -> Account:
-        """Balance and nonces of a ``dlc1...`` address (or its 20 bytes)."""
-        return Account.from_json(self._get(f"/v1/accounts/{address_text(address)}"))
+        """Balance and nonces of a ``dlc1...`` address (or its 20 bytes), or of a 33-byte
+        public key: the node then counts the key's pooled transactions in ``next_nonce``
+        from its own chain view, which is the safe way to pick a nonce while earlier
+        transactions of the key are being finalized."""
+        return Account.from_json(self._get(f"/v1/accounts/{_account_ref(address)}"))
 
     def payroll(self, ref: int | str | bytes = "latest") -> Payroll:
         return Payroll.from_json(self._get(f"/v1/payroll/{block_ref(ref)}"))
@@ -422,6 +563,47 @@ class Client(_Base):
     def draw(self) -> Draw:
         """The lottery draw a light miner should work on now (see ``daoli mine``)."""
         return Draw.from_json(self._get("/v1/draw"))
+
+    # --- the resource market ------------------------------------------------------------------
+
+    def offers(self, *, provider: str | bytes | None = None, min_cpu: int | None = None,
+               min_mem: int | None = None, min_disk: int | None = None,
+               min_net: int | None = None, max_price: int | None = None,
+               lined_up: bool | None = None, limit: int | None = None) -> Offers:
+        """Live offers at the tip, cheapest first (then oldest); filters are ANDed.
+        ``provider``: an address (text or 20 bytes) or a 33-byte public key; resources in
+        millicores, MiB, GiB and Mbit/s; ``max_price`` in li per block."""
+        return Offers.from_json(self._get("/v1/offers", params=_market_params(
+            provider=provider, min_cpu=min_cpu, min_mem=min_mem, min_disk=min_disk,
+            min_net=min_net, max_price=max_price, lined_up=lined_up, limit=limit)))
+
+    def offer(self, offer_id: str | bytes) -> OfferInfo:
+        """One live offer; :class:`NotFound` once cancelled or expired."""
+        ref = _id_bytes(offer_id, "offer id").hex()
+        return OfferInfo.from_json(self._get(f"/v1/offers/{ref}"))
+
+    def orders(self, *, buyer: str | bytes | None = None, limit: int | None = None) -> Orders:
+        """Open (unmatched) orders, oldest first."""
+        return Orders.from_json(self._get("/v1/orders", params=_market_params(
+            buyer=buyer, limit=limit)))
+
+    def order(self, order_id: str | bytes) -> OrderInfo:
+        """One open order; :class:`NotFound` once matched (see :meth:`lease` with the same
+        id) or refunded."""
+        ref = _id_bytes(order_id, "order id").hex()
+        return OrderInfo.from_json(self._get(f"/v1/orders/{ref}"))
+
+    def leases(self, *, provider: str | bytes | None = None, buyer: str | bytes | None = None,
+               account: str | bytes | None = None, limit: int | None = None) -> Leases:
+        """Active leases settled to the tip, by id; ``account`` finds both roles."""
+        return Leases.from_json(self._get("/v1/leases", params=_market_params(
+            provider=provider, buyer=buyer, account=account, limit=limit)))
+
+    def lease(self, lease_id: str | bytes) -> LeaseInfo:
+        """One active lease settled to the tip (its id is its order's id); :class:`NotFound`
+        once closed."""
+        ref = _id_bytes(lease_id, "lease id").hex()
+        return LeaseInfo.from_json(self._get(f"/v1/leases/{ref}"))
 
     # --- submitting ---------------------------------------------------------------------------
 
@@ -474,6 +656,41 @@ class Client(_Base):
 
     def trustee_leave(self, secret: bytes, fee: int, nonce: int | None = None) -> Transaction:
         return self.sign(secret, TrusteeLeave(), fee, nonce)
+
+    def resource_offer(self, secret: bytes, body: ResourceOffer, fee: int,
+                       nonce: int | None = None) -> Transaction:
+        """A signed ResourceOffer (build ``body`` with :func:`offer_body`); the offer's id
+        is the transaction's id."""
+        return self.sign(secret, body, fee, nonce)
+
+    def resource_order(self, secret: bytes, body: ResourceOrder, fee: int,
+                       nonce: int | None = None) -> Transaction:
+        """A signed ResourceOrder (:func:`order_body`); its id is the order's id and, once
+        matched, the lease's id."""
+        return self.sign(secret, body, fee, nonce)
+
+    def offer_cancel(self, secret: bytes, offer_id: str | bytes, fee: int,
+                     nonce: int | None = None) -> Transaction:
+        return self.sign(secret, offer_cancel_body(offer_id), fee, nonce)
+
+    def lease_close(self, secret: bytes, lease_id: str | bytes, fee: int,
+                    nonce: int | None = None) -> Transaction:
+        """Close a lease (its provider or its buyer): the provider is paid to this block and
+        the escrow left returns to the buyer."""
+        return self.sign(secret, lease_close_body(lease_id), fee, nonce)
+
+    def receipt(self, buyer_secret: bytes, lease_id: str | bytes, units: int, seq: int
+                ) -> UsageReceipt:
+        """A usage receipt signed by the buyer for this node's chain, to hand to the
+        provider (see :func:`usage_receipt_body`)."""
+        return usage_receipt_body(buyer_secret, self.chain_id(), lease_id, units, seq)
+
+    def usage_receipt(self, provider_secret: bytes, receipt: UsageReceipt, fee: int,
+                      nonce: int | None = None) -> Transaction:
+        """The provider's transaction carrying a buyer-signed receipt."""
+        if not isinstance(receipt, UsageReceipt):
+            raise ConfigError("usage_receipt: expected a daoli.core.tx.UsageReceipt")
+        return self.sign(provider_secret, receipt, fee, nonce)
 
     # --- events -------------------------------------------------------------------------------
 
@@ -609,7 +826,7 @@ class AsyncClient(_Base):
                                       f"{timeout:g} s") from None
 
     async def account(self, address: str | bytes) -> Account:
-        return Account.from_json(await self._get(f"/v1/accounts/{address_text(address)}"))
+        return Account.from_json(await self._get(f"/v1/accounts/{_account_ref(address)}"))
 
     async def payroll(self, ref: int | str | bytes = "latest") -> Payroll:
         return Payroll.from_json(await self._get(f"/v1/payroll/{block_ref(ref)}"))
@@ -625,6 +842,37 @@ class AsyncClient(_Base):
 
     async def draw(self) -> Draw:
         return Draw.from_json(await self._get("/v1/draw"))
+
+    async def offers(self, *, provider: str | bytes | None = None, min_cpu: int | None = None,
+                     min_mem: int | None = None, min_disk: int | None = None,
+                     min_net: int | None = None, max_price: int | None = None,
+                     lined_up: bool | None = None, limit: int | None = None) -> Offers:
+        return Offers.from_json(await self._get("/v1/offers", params=_market_params(
+            provider=provider, min_cpu=min_cpu, min_mem=min_mem, min_disk=min_disk,
+            min_net=min_net, max_price=max_price, lined_up=lined_up, limit=limit)))
+
+    async def offer(self, offer_id: str | bytes) -> OfferInfo:
+        ref = _id_bytes(offer_id, "offer id").hex()
+        return OfferInfo.from_json(await self._get(f"/v1/offers/{ref}"))
+
+    async def orders(self, *, buyer: str | bytes | None = None, limit: int | None = None
+                     ) -> Orders:
+        return Orders.from_json(await self._get("/v1/orders", params=_market_params(
+            buyer=buyer, limit=limit)))
+
+    async def order(self, order_id: str | bytes) -> OrderInfo:
+        ref = _id_bytes(order_id, "order id").hex()
+        return OrderInfo.from_json(await self._get(f"/v1/orders/{ref}"))
+
+    async def leases(self, *, provider: str | bytes | None = None,
+                     buyer: str | bytes | None = None, account: str | bytes | None = None,
+                     limit: int | None = None) -> Leases:
+        return Leases.from_json(await self._get("/v1/leases", params=_market_params(
+            provider=provider, buyer=buyer, account=account, limit=limit)))
+
+    async def lease(self, lease_id: str | bytes) -> LeaseInfo:
+        ref = _id_bytes(lease_id, "lease id").hex()
+        return LeaseInfo.from_json(await self._get(f"/v1/leases/{ref}"))
 
     async def submit(self, tx: Transaction) -> SubmitResult:
         body = self._tx_body([tx])
@@ -668,6 +916,32 @@ class AsyncClient(_Base):
                             ) -> Transaction:
         return await self.sign(secret, TrusteeLeave(), fee, nonce)
 
+    async def resource_offer(self, secret: bytes, body: ResourceOffer, fee: int,
+                             nonce: int | None = None) -> Transaction:
+        return await self.sign(secret, body, fee, nonce)
+
+    async def resource_order(self, secret: bytes, body: ResourceOrder, fee: int,
+                             nonce: int | None = None) -> Transaction:
+        return await self.sign(secret, body, fee, nonce)
+
+    async def offer_cancel(self, secret: bytes, offer_id: str | bytes, fee: int,
+                           nonce: int | None = None) -> Transaction:
+        return await self.sign(secret, offer_cancel_body(offer_id), fee, nonce)
+
+    async def lease_close(self, secret: bytes, lease_id: str | bytes, fee: int,
+                          nonce: int | None = None) -> Transaction:
+        return await self.sign(secret, lease_close_body(lease_id), fee, nonce)
+
+    async def receipt(self, buyer_secret: bytes, lease_id: str | bytes, units: int, seq: int
+                      ) -> UsageReceipt:
+        return usage_receipt_body(buyer_secret, await self.chain_id(), lease_id, units, seq)
+
+    async def usage_receipt(self, provider_secret: bytes, receipt: UsageReceipt, fee: int,
+                            nonce: int | None = None) -> Transaction:
+        if not isinstance(receipt, UsageReceipt):
+            raise ConfigError("usage_receipt: expected a daoli.core.tx.UsageReceipt")
+        return await self.sign(provider_secret, receipt, fee, nonce)
+
     async def events(self, idle_timeout: float | None = None
                      ) -> AsyncGenerator[Event, None]:
         """See :meth:`Client.events`; use ``async for event in node.events(): ...`` and
@@ -705,4 +979,6 @@ class AsyncClient(_Base):
 
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncClient", "Client", "address_text", "block_ref",
-           "sign_transaction", "transfer_body", "trustee_join_body", "tx_ref"]
+           "lease_close_body", "offer_body", "offer_cancel_body", "order_body",
+           "sign_transaction", "transfer_body", "trustee_join_body", "tx_ref",
+           "usage_receipt_body"]

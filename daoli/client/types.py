@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from daoli.client.errors import BadResponse
+from daoli.core.address import address_of
 from daoli.core.block import Block
+from daoli.core.ledger_types import Lease, Offer, Order
 from daoli.core.lottery import seed as draw_seed
 from daoli.core.ticket import Ticket
 from daoli.core.tx import Transaction
@@ -628,6 +630,247 @@ def _target(d: Doc, difficulty: int) -> int:
     return expected
 
 
+# --- the resource market ------------------------------------------------------------------
+
+
+def _check_party(d: Doc, key: str, pubkey: bytes) -> str:
+    """The ``dlc1`` address the node states for ``pubkey``, checked against the key."""
+    stated = d.text(key)
+    if stated != address_of(pubkey):
+        raise BadResponse(f"node answer: {d.where}.{key} is not the address of "
+                          f"{d.where}.{key}_pubkey")
+    return stated
+
+
+@dataclass(frozen=True)
+class OfferInfo:
+    """A live resource offer (``GET /v1/offers[/{id}]``); ``record`` is decoded from ``raw``.
+
+    Resources: ``cpu_millicores``, ``mem_mib``, ``disk_gib``, ``net_mbps``; prices in li.
+    ``lined_up``: the provider's key is on lineup duty at the tip, so the next block's
+    matching prefers it (SPEC 5 and 6).
+    """
+
+    id: bytes
+    record: Offer
+    provider: str
+    lined_up: bool
+
+    @property
+    def provider_pubkey(self) -> bytes:
+        return self.record.provider_pubkey
+
+    @property
+    def cpu_millicores(self) -> int:
+        return self.record.cpu_millicores
+
+    @property
+    def mem_mib(self) -> int:
+        return self.record.mem_mib
+
+    @property
+    def disk_gib(self) -> int:
+        return self.record.disk_gib
+
+    @property
+    def net_mbps(self) -> int:
+        return self.record.net_mbps
+
+    @property
+    def price_per_block(self) -> int:
+        return self.record.price_per_block
+
+    @property
+    def unit_price(self) -> int:
+        return self.record.unit_price
+
+    @property
+    def capacity(self) -> int:
+        return self.record.capacity
+
+    @property
+    def active(self) -> int:
+        """Leases open on it now (at most ``capacity``)."""
+        return self.record.active
+
+    @property
+    def expires_height(self) -> int:
+        return self.record.expires_height
+
+    @property
+    def endpoint(self) -> str:
+        return self.record.endpoint
+
+    @property
+    def height(self) -> int:
+        """The height of the block that made the offer."""
+        return self.record.height
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "offer") -> OfferInfo:
+        d = Doc(data, where)
+        rec: Offer = d.decode("raw", Offer.decode)
+        if d.num("price_per_block") != rec.price_per_block or d.num("active") != rec.active:
+            raise BadResponse(f"node answer: {where} does not match its raw record")
+        return cls(d.hexbytes("id", 32), rec, _check_party(d, "provider", rec.provider_pubkey),
+                   d.flag("lined_up"))
+
+
+@dataclass(frozen=True)
+class OrderInfo:
+    """An open (unmatched) order (``GET /v1/orders[/{id}]``); ``record`` from ``raw``. Once
+    matched, the order is gone and its lease has the order's id."""
+
+    id: bytes
+    record: Order
+    buyer: str
+
+    @property
+    def buyer_pubkey(self) -> bytes:
+        return self.record.buyer_pubkey
+
+    @property
+    def max_price_per_block(self) -> int:
+        return self.record.max_price_per_block
+
+    @property
+    def duration_blocks(self) -> int:
+        return self.record.duration_blocks
+
+    @property
+    def deposit(self) -> int:
+        return self.record.deposit
+
+    @property
+    def expires_height(self) -> int:
+        """The block that refunds the deposit if nothing matched before."""
+        return self.record.expires_height
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "order") -> OrderInfo:
+        d = Doc(data, where)
+        rec: Order = d.decode("raw", Order.decode)
+        if d.num("deposit") != rec.deposit:
+            raise BadResponse(f"node answer: {where} does not match its raw record")
+        return cls(d.hexbytes("id", 32), rec, _check_party(d, "buyer", rec.buyer_pubkey))
+
+
+@dataclass(frozen=True)
+class LeaseInfo:
+    """An active lease settled to ``as_of`` (the tip) (``GET /v1/leases[/{id}]``).
+
+    ``record`` is the lease as stored (settled lazily, so its ``paid`` and ``escrow`` lag);
+    ``paid`` and ``escrow_left`` are as of ``as_of``, ``owed`` the part of ``paid`` not yet
+    moved to the provider. ``paid + escrow_left`` is the buyer's deposit. The lease id is
+    its order's id.
+    """
+
+    id: bytes
+    record: Lease
+    provider: str
+    buyer: str
+    as_of: int
+    paid: int
+    owed: int
+    escrow_left: int
+
+    @property
+    def order_id(self) -> bytes:
+        return self.id
+
+    @property
+    def offer_id(self) -> bytes:
+        return self.record.offer_id
+
+    @property
+    def provider_pubkey(self) -> bytes:
+        return self.record.provider_pubkey
+
+    @property
+    def buyer_pubkey(self) -> bytes:
+        return self.record.buyer_pubkey
+
+    @property
+    def price_per_block(self) -> int:
+        return self.record.price_per_block
+
+    @property
+    def unit_price(self) -> int:
+        return self.record.unit_price
+
+    @property
+    def start(self) -> int:
+        return self.record.start
+
+    @property
+    def end(self) -> int:
+        """The height whose block settles and closes the lease (unless closed before)."""
+        return self.record.end
+
+    @property
+    def duration_end(self) -> int:
+        return self.record.duration_end
+
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the last usage receipt billed (0: none)."""
+        return self.record.last_seq
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "lease") -> LeaseInfo:
+        d = Doc(data, where)
+        rec: Lease = d.decode("raw", Lease.decode)
+        paid, owed, left = d.num("paid"), d.num("owed"), d.num("escrow_left")
+        if paid + left != rec.paid + rec.escrow or paid - owed != rec.paid:
+            raise BadResponse(f"node answer: {where}.paid, owed and escrow_left do not add "
+                              "up with its raw record")
+        return cls(d.hexbytes("id", 32), rec, _check_party(d, "provider", rec.provider_pubkey),
+                   _check_party(d, "buyer", rec.buyer_pubkey), d.num("as_of"), paid, owed,
+                   left)
+
+
+@dataclass(frozen=True)
+class Offers:
+    """``GET /v1/offers``: ``count`` offers matched the filters, ``offers`` the first
+    ``limit`` of them."""
+
+    height: int
+    count: int
+    offers: tuple[OfferInfo, ...]
+
+    @classmethod
+    def from_json(cls, data: Any) -> Offers:
+        d = Doc(data, "offers")
+        return cls(d.num("height"), d.num("count"),
+                   tuple(OfferInfo.from_json(o.data, o.where) for o in d.docs("offers")))
+
+
+@dataclass(frozen=True)
+class Orders:
+    height: int
+    count: int
+    orders: tuple[OrderInfo, ...]
+
+    @classmethod
+    def from_json(cls, data: Any) -> Orders:
+        d = Doc(data, "orders")
+        return cls(d.num("height"), d.num("count"),
+                   tuple(OrderInfo.from_json(o.data, o.where) for o in d.docs("orders")))
+
+
+@dataclass(frozen=True)
+class Leases:
+    height: int
+    count: int
+    leases: tuple[LeaseInfo, ...]
+
+    @classmethod
+    def from_json(cls, data: Any) -> Leases:
+        d = Doc(data, "leases")
+        return cls(d.num("height"), d.num("count"),
+                   tuple(LeaseInfo.from_json(o.data, o.where) for o in d.docs("leases")))
+
+
 # --- events ------------------------------------------------------------------------------------
 
 
@@ -664,7 +907,8 @@ class TxEvent:
 Event = BlockEvent | TxEvent
 
 __all__ = [
-    "Account", "BlockEvent", "BlockInfo", "CertificateInfo", "Doc", "Draw", "Event", "Lineup",
-    "LineupEntry", "Mempool", "Payroll", "Peer", "Status", "SubmitResult", "TicketInfo",
+    "Account", "BlockEvent", "BlockInfo", "CertificateInfo", "Doc", "Draw", "Event",
+    "LeaseInfo", "Leases", "Lineup", "LineupEntry", "Mempool", "OfferInfo", "Offers",
+    "OrderInfo", "Orders", "Payroll", "Peer", "Status", "SubmitResult", "TicketInfo",
     "TrusteeInfo", "Trustees", "TxEvent", "TxInfo", "TxStatus", "hex_bytes",
 ]

@@ -54,11 +54,12 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from daoli.core import encoding as enc
-from daoli.core import ledger
+from daoli.core import ledger, market
 from daoli.core.address import address_bytes_of, decode_address
 from daoli.core.block import Block, Header
 from daoli.core.crypto import PUBKEY_LEN
 from daoli.core.genesis import Genesis
+from daoli.core.ledger_types import KEY_OFFER_BOOK, PREFIX_LEASE, Lease, Offer, OfferBook
 from daoli.core.ticket import Ticket
 from daoli.core.tx import MAX_TX_BYTES, Transaction
 from daoli.core.vote import CommitCertificate
@@ -77,7 +78,10 @@ from daoli.node.metrics import NodeMetrics
 from daoli.node.views import (
     account_view,
     block_view,
+    lease_view,
     lineup_entry_view,
+    offer_view,
+    order_view,
     payroll_view,
     trustee_view,
     tx_status_view,
@@ -107,6 +111,11 @@ read timeouts from closing it)."""
 POLL_S = 1.0
 """A waiting request re-reads the store at least this often, in case it missed an event."""
 MAX_MEMPOOL_IDS = 1_000
+MAX_MARKET_LIST = 1_000
+"""Offers, orders or leases per list answer (``limit``, default 100)."""
+DEFAULT_MARKET_LIST = 100
+TIP_READ_TRIES = 8
+"""Attempts at reading several market records from one state before giving up (503)."""
 MAX_STREAMS = 256
 """Event streams and waits open at once: each is a subscription the node feeds."""
 MAX_TICKET_BYTES = 1_024
@@ -594,6 +603,206 @@ class _Api:
             lineup_entry_view(e.miner_pubkey, e.sponsor_pubkey, e.since, e.until)
             for e in entries]})
 
+    # --- the resource market (SPEC 6) ------------------------------------------------------
+
+    def _at_tip(self, read: Callable[[int], T]) -> T:
+        """``read(tip height)`` over one ledger state (worker thread).
+
+        The store answers each key in its own read transaction, and a list answer reads many
+        keys; a block commits its whole state change and its tip in one write transaction, so
+        reads bracketed by two equal tip heights all saw the same state (a seqlock). A lease
+        is shown settled to exactly that height.
+        """
+        for _ in range(TIP_READ_TRIES):
+            height = self.store.tip_height
+            value = read(height)
+            if self.store.tip_height == height:
+                return value
+        raise ApiError(503, "unavailable", "the chain moved during every read; try again")
+
+    def _account_ref(self, ref: str, what: str) -> bytes:
+        """An account address from ``dlc1...`` text or a 66-hex compressed public key."""
+        if len(ref) == 2 * PUBKEY_LEN and _HEX_RE.match(ref):
+            pubkey = bytes.fromhex(ref)
+            if pubkey[0] not in (2, 3):
+                _bad(f"{what} {quote(ref)}: not a compressed secp256k1 key")
+            return address_bytes_of(pubkey)
+        try:
+            return decode_address(ref)
+        except AddressError as exc:
+            _bad(f"{what}: {exc}")
+
+    @staticmethod
+    def _query(request: Request, allowed: Sequence[str]) -> dict[str, str]:
+        """The query parameters, each at most once and each one this endpoint knows."""
+        out: dict[str, str] = {}
+        for key, value in request.query_params.multi_items():
+            if key not in allowed:
+                _bad(f"unknown query parameter {quote(key[:40])} (allowed: "
+                     f"{', '.join(allowed)})")
+            if key in out:
+                _bad(f"query parameter {quote(key[:40])} given twice")
+            out[key] = value
+        return out
+
+    @staticmethod
+    def _limit(q: dict[str, str]) -> int:
+        if "limit" not in q:
+            return DEFAULT_MARKET_LIST
+        limit = _parse_uint(q["limit"], "limit")
+        if not 1 <= limit <= MAX_MARKET_LIST:
+            _bad(f"limit {limit}: expected 1 to {MAX_MARKET_LIST}")
+        return limit
+
+    def _lined_up(self, pubkey: bytes, cache: dict[bytes, bool]) -> bool:
+        if pubkey not in cache:
+            cache[pubkey] = ledger.read_lineup_entry(self.store, pubkey) is not None
+        return cache[pubkey]
+
+    def _offers_json(self, provider: bytes | None, mins: tuple[int, int, int, int],
+                     max_price: int | None, lined_up: bool | None, limit: int,
+                     height: int) -> dict[str, Any]:
+        if provider is not None:
+            found = market.offers_of(self.store, provider)
+            found.sort(key=lambda e: (e[1].price_per_block, e[1].height, e[1].index, e[0]))
+            ids: list[tuple[bytes, Offer | None]] = [(i, o) for i, o in found]
+        else:
+            raw = self.store.get(KEY_OFFER_BOOK)
+            book = _to_store_error(OfferBook.decode, raw, "offer book") if raw else None
+            ids = [(e[3], None) for e in (book.entries if book is not None else ())
+                   if max_price is None or e[0] <= max_price]
+        out: list[dict[str, Any]] = []
+        count = 0
+        lineup: dict[bytes, bool] = {}
+        for oid, offer in ids:
+            if offer is None:
+                offer = market.read_offer(self.store, oid)
+                if offer is None:
+                    raise StoreError(f"the offer book lists {oid.hex()}, which is not stored")
+            if max_price is not None and offer.price_per_block > max_price:
+                continue
+            if any(have < want for have, want in zip(
+                    (offer.cpu_millicores, offer.mem_mib, offer.disk_gib, offer.net_mbps),
+                    mins, strict=True)):
+                continue
+            on_duty = self._lined_up(offer.provider_pubkey, lineup)
+            if lined_up is not None and on_duty != lined_up:
+                continue
+            count += 1
+            if len(out) < limit:
+                out.append(offer_view(oid, offer, lined_up=on_duty))
+        return {"height": height, "count": count, "offers": out}
+
+    async def offers(self, request: Request) -> Response:
+        q = self._query(request, ("provider", "min_cpu", "min_mem", "min_disk", "min_net",
+                                  "max_price", "lined_up", "limit"))
+        provider = self._account_ref(q["provider"], "provider") if "provider" in q else None
+        mins = tuple(_parse_uint(q[k], k) if k in q else 0
+                     for k in ("min_cpu", "min_mem", "min_disk", "min_net"))
+        max_price = _parse_uint(q["max_price"], "max_price") if "max_price" in q else None
+        lined_up: bool | None = None
+        if "lined_up" in q:
+            if q["lined_up"] not in ("true", "false"):
+                _bad(f"lined_up {quote(q['lined_up'][:40])}: expected true or false")
+            lined_up = q["lined_up"] == "true"
+        limit = self._limit(q)
+        body = await self._in_thread(self._at_tip, partial(
+            self._offers_json, provider, (mins[0], mins[1], mins[2], mins[3]), max_price,
+            lined_up, limit))
+        return _json(body)
+
+    async def offer(self, request: Request) -> Response:
+        oid = _parse_id(request.path_params["id"], "offer id")
+
+        def read(height: int) -> dict[str, Any] | None:
+            offer = market.read_offer(self.store, oid)
+            if offer is None:
+                return None
+            on_duty = ledger.read_lineup_entry(self.store, offer.provider_pubkey) is not None
+            return offer_view(oid, offer, lined_up=on_duty)
+
+        view = self._at_tip(read)
+        if view is None:
+            _not_found(f"no live offer {oid.hex()} (never made, cancelled or expired)")
+        return _json(view)
+
+    def _orders_json(self, buyer: bytes | None, limit: int, height: int) -> dict[str, Any]:
+        found = market.orders_of(self.store, buyer) if buyer is not None \
+            else market.read_orders(self.store)
+        if buyer is not None:
+            found.sort(key=lambda e: (e[1].height, e[1].index, e[0]))
+        return {"height": height, "count": len(found),
+                "orders": [order_view(i, o) for i, o in found[:limit]]}
+
+    async def orders(self, request: Request) -> Response:
+        q = self._query(request, ("buyer", "limit"))
+        buyer = self._account_ref(q["buyer"], "buyer") if "buyer" in q else None
+        limit = self._limit(q)
+        body = await self._in_thread(self._at_tip, partial(self._orders_json, buyer, limit))
+        return _json(body)
+
+    async def order(self, request: Request) -> Response:
+        oid = _parse_id(request.path_params["id"], "order id")
+
+        def read(height: int) -> tuple[dict[str, Any] | None, bool]:
+            order = market.read_order(self.store, oid)
+            if order is not None:
+                return order_view(oid, order), False
+            return None, market.read_lease(self.store, oid) is not None
+
+        view, leased = self._at_tip(read)
+        if view is None:
+            if leased:
+                _not_found(f"order {oid.hex()} is matched: its lease is /v1/leases/{oid.hex()}")
+            _not_found(f"no open order {oid.hex()} (never made, matched and closed, or "
+                       "refunded at its expiry)")
+        return _json(view)
+
+    def _leases_json(self, provider: bytes | None, buyer: bytes | None,
+                     account: bytes | None, limit: int, height: int) -> dict[str, Any]:
+        anchor = account or provider or buyer
+        found: list[tuple[bytes, Lease]]
+        if anchor is not None:
+            found = market.leases_of(self.store, anchor)
+        else:  # every lease: walk the L prefix in id order, decoding only what is shown
+            count = 0
+            shown: list[dict[str, Any]] = []
+            for key, raw in self.store.state_items(PREFIX_LEASE):
+                count += 1
+                if len(shown) < limit:
+                    lease = _to_store_error(Lease.decode, raw, "lease")
+                    shown.append(lease_view(key[len(PREFIX_LEASE):], lease, height))
+            return {"height": height, "count": count, "leases": shown}
+        if provider is not None:
+            found = [(i, le) for i, le in found
+                     if address_bytes_of(le.provider_pubkey) == provider]
+        if buyer is not None:
+            found = [(i, le) for i, le in found if address_bytes_of(le.buyer_pubkey) == buyer]
+        found.sort(key=lambda e: e[0])
+        return {"height": height, "count": len(found),
+                "leases": [lease_view(i, le, height) for i, le in found[:limit]]}
+
+    async def leases(self, request: Request) -> Response:
+        q = self._query(request, ("provider", "buyer", "account", "limit"))
+        who = {k: self._account_ref(q[k], k) if k in q else None
+               for k in ("provider", "buyer", "account")}
+        limit = self._limit(q)
+        body = await self._in_thread(self._at_tip, partial(
+            self._leases_json, who["provider"], who["buyer"], who["account"], limit))
+        return _json(body)
+
+    async def lease(self, request: Request) -> Response:
+        lid = _parse_id(request.path_params["id"], "lease id")
+
+        def read(height: int) -> dict[str, Any] | None:
+            lease = market.read_lease(self.store, lid)
+            return None if lease is None else lease_view(lid, lease, height)
+
+        view = self._at_tip(read)
+        if view is None:
+            _not_found(f"no active lease {lid.hex()} (never opened, or closed)")
+        return _json(view)
+
     async def trustees(self, request: Request) -> Response:
         height = self._tip_height()
         active = set(ledger.active_trustees(self.store))
@@ -911,6 +1120,8 @@ def _p(name: str, where: str, desc: str, schema: dict[str, Any] | None = None,
 
 _REF_PARAM = _p("ref", "path", "a height, a 64-hex block id, or 'latest'")
 _ID_PARAM = _p("id", "path", "transaction id (64 hex)")
+_LIMIT_PARAM = _p("limit", "query", "at most this many items (1 to 1000, default 100); "
+                  "count says how many matched", _I)
 
 OPS: tuple[_Op, ...] = (
     _Op("GET", "/v1/status", "status", "Node status", _ref("Status")),
@@ -943,6 +1154,34 @@ OPS: tuple[_Op, ...] = (
         _obj({"height": _I, "lineup": _arr(_obj({"miner": _S, "miner_pubkey": _S,
                                                   "sponsor": _S, "since": _I,
                                                   "until": _I}))})),
+    _Op("GET", "/v1/offers", "offers", "Live resource offers at the tip, cheapest first",
+        _obj({"height": _I, "count": _I, "offers": _arr(_ref("Offer"))}), (400,),
+        (_p("provider", "query", "only this provider: a dlc1 address or a 66-hex public key"),
+         _p("min_cpu", "query", "at least this many millicores", _I),
+         _p("min_mem", "query", "at least this many MiB of memory", _I),
+         _p("min_disk", "query", "at least this many GiB of disk", _I),
+         _p("min_net", "query", "at least this many Mbit/s", _I),
+         _p("max_price", "query", "price_per_block at most this many li", _I),
+         _p("lined_up", "query", "true: only lined-up providers; false: only the others",
+            {"type": "string", "enum": ["true", "false"]}),
+         _LIMIT_PARAM)),
+    _Op("GET", "/v1/offers/{id}", "offer", "One live offer", _ref("Offer"), (400, 404),
+        (_p("id", "path", "offer id: its ResourceOffer transaction id (64 hex)"),)),
+    _Op("GET", "/v1/orders", "orders", "Open (unmatched) orders at the tip, oldest first",
+        _obj({"height": _I, "count": _I, "orders": _arr(_ref("Order"))}), (400,),
+        (_p("buyer", "query", "only this buyer: a dlc1 address or a 66-hex public key"),
+         _LIMIT_PARAM)),
+    _Op("GET", "/v1/orders/{id}", "order", "One open order", _ref("Order"), (400, 404),
+        (_p("id", "path", "order id: its ResourceOrder transaction id (64 hex)"),)),
+    _Op("GET", "/v1/leases", "leases", "Active leases at the tip, by id",
+        _obj({"height": _I, "count": _I, "leases": _arr(_ref("Lease"))}), (400,),
+        (_p("provider", "query", "only leases of this provider (address or public key)"),
+         _p("buyer", "query", "only leases of this buyer (address or public key)"),
+         _p("account", "query", "leases where this account is provider or buyer"),
+         _LIMIT_PARAM)),
+    _Op("GET", "/v1/leases/{id}", "lease", "One active lease, settled to the tip",
+        _ref("Lease"), (400, 404),
+        (_p("id", "path", "lease id: the id of the order it came from (64 hex)"),)),
     _Op("GET", "/v1/trustees", "trustees", "Trustees at the tip",
         _obj({"height": _I, "epoch": _I, "trustees": _arr(_ref("Trustee"))})),
     _Op("GET", "/v1/mempool", "mempool", "This node's mempool",
@@ -1002,6 +1241,23 @@ _SCHEMAS: dict[str, Any] = {
                      "next_nonce": _I}),
     "Trustee": _obj({"pubkey": _S, "address": _S, "bond": _I, "bond_dlc": _S,
                      "multiaddr": _S, "status": _S, "active": _B, "join_height": _I}),
+    "Offer": _obj({"id": _S, "provider": _S, "provider_pubkey": _S, "cpu_millicores": _I,
+                   "mem_mib": _I, "disk_gib": _I, "net_mbps": _I, "price_per_block": _I,
+                   "price_per_block_dlc": _S, "unit_price": _I, "unit_price_dlc": _S,
+                   "capacity": _I, "active": _I, "expires_height": _I, "endpoint": _S,
+                   "height": _I, "index": _I, "lined_up": _B, "raw": _HEX}),
+    "Order": _obj({"id": _S, "buyer": _S, "buyer_pubkey": _S, "cpu_millicores": _I,
+                   "mem_mib": _I, "disk_gib": _I, "net_mbps": _I, "max_price_per_block": _I,
+                   "max_price_per_block_dlc": _S, "duration_blocks": _I, "deposit": _I,
+                   "deposit_dlc": _S, "height": _I, "index": _I, "expires_height": _I,
+                   "raw": _HEX}),
+    "Lease": _obj({"id": _S, "order_id": _S, "offer_id": _S, "provider": _S,
+                   "provider_pubkey": _S, "buyer": _S, "buyer_pubkey": _S,
+                   "price_per_block": _I, "price_per_block_dlc": _S, "unit_price": _I,
+                   "unit_price_dlc": _S, "start": _I, "duration_end": _I, "end": _I,
+                   "settled": _I, "as_of": _I, "paid": _I, "paid_dlc": _S, "owed": _I,
+                   "owed_dlc": _S, "escrow_left": _I, "escrow_left_dlc": _S, "last_seq": _I,
+                   "raw": _HEX}),
     "Draw": _obj({"chain_id": _S, "height": _I, "cycle": _I, "parent_id": _S, "seed": _S,
                   "start_ms": _I, "phi_ms": _I, "target": _S, "difficulty": _I,
                   "sponsor_pubkey": _S, "now_ms": _I}),

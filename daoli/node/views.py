@@ -16,7 +16,8 @@ from typing import Any
 
 from daoli.core.address import ADDRESS_LEN, address_of, encode_address
 from daoli.core.block import Block
-from daoli.core.ledger_types import Account, Trustee
+from daoli.core.ledger_types import Account, Lease, Offer, Order, Trustee
+from daoli.core.market import settled_at
 from daoli.core.ticket import Ticket
 from daoli.core.tx import Body, Transaction, Transfer
 from daoli.core.units import format_dlc
@@ -154,6 +155,55 @@ def lineup_entry_view(miner_pubkey: bytes, sponsor_pubkey: bytes, since: int,
             "sponsor": address_of(sponsor_pubkey), "since": since, "until": until}
 
 
+def _resources(rec: Offer | Order) -> dict[str, Any]:
+    return {"cpu_millicores": rec.cpu_millicores, "mem_mib": rec.mem_mib,
+            "disk_gib": rec.disk_gib, "net_mbps": rec.net_mbps}
+
+
+def offer_view(offer_id: bytes, offer: Offer, *, lined_up: bool) -> dict[str, Any]:
+    """Offer: ``lined_up`` says whether its provider key is on lineup duty at the tip, which
+    makes it a preferred supplier in the next block's matching (SPEC 5 and 6)."""
+    return {"id": offer_id.hex(), "provider": address_of(offer.provider_pubkey),
+            "provider_pubkey": offer.provider_pubkey.hex(), **_resources(offer),
+            "price_per_block": offer.price_per_block,
+            "price_per_block_dlc": dlc(offer.price_per_block),
+            "unit_price": offer.unit_price, "unit_price_dlc": dlc(offer.unit_price),
+            "capacity": offer.capacity, "active": offer.active,
+            "expires_height": offer.expires_height, "endpoint": offer.endpoint,
+            "height": offer.height, "index": offer.index, "lined_up": lined_up,
+            "raw": offer.encode().hex()}
+
+
+def order_view(order_id: bytes, order: Order) -> dict[str, Any]:
+    return {"id": order_id.hex(), "buyer": address_of(order.buyer_pubkey),
+            "buyer_pubkey": order.buyer_pubkey.hex(), **_resources(order),
+            "max_price_per_block": order.max_price_per_block,
+            "max_price_per_block_dlc": dlc(order.max_price_per_block),
+            "duration_blocks": order.duration_blocks, "deposit": order.deposit,
+            "deposit_dlc": dlc(order.deposit), "height": order.height, "index": order.index,
+            "expires_height": order.expires_height, "raw": order.encode().hex()}
+
+
+def lease_view(lease_id: bytes, lease: Lease, height: int) -> dict[str, Any]:
+    """Lease as of ``height`` (the tip): the stored record is settled lazily, so ``paid``
+    and ``escrow_left`` are what settling it to ``height`` would give, and ``owed`` the part
+    of ``paid`` not yet moved to the provider (it moves when the lease is next touched).
+    ``paid + escrow_left`` is always the deposit. ``raw`` is the record as stored."""
+    now, owed = settled_at(lease, height)
+    return {"id": lease_id.hex(), "order_id": lease_id.hex(), "offer_id": lease.offer_id.hex(),
+            "provider": address_of(lease.provider_pubkey),
+            "provider_pubkey": lease.provider_pubkey.hex(),
+            "buyer": address_of(lease.buyer_pubkey), "buyer_pubkey": lease.buyer_pubkey.hex(),
+            "price_per_block": lease.price_per_block,
+            "price_per_block_dlc": dlc(lease.price_per_block),
+            "unit_price": lease.unit_price, "unit_price_dlc": dlc(lease.unit_price),
+            "start": lease.start, "duration_end": lease.duration_end, "end": lease.end,
+            "settled": lease.settled, "as_of": height,
+            "paid": now.paid, "paid_dlc": dlc(now.paid), "owed": owed, "owed_dlc": dlc(owed),
+            "escrow_left": now.escrow, "escrow_left_dlc": dlc(now.escrow),
+            "last_seq": lease.last_seq, "raw": lease.encode().hex()}
+
+
 __all__ = ["account_view", "block_view", "body_view", "certificate_view", "dlc",
-           "lineup_entry_view", "payroll_view", "ticket_view", "trustee_view", "tx_status_view",
-           "tx_view", "vote_view"]
+           "lease_view", "lineup_entry_view", "offer_view", "order_view", "payroll_view",
+           "ticket_view", "trustee_view", "tx_status_view", "tx_view", "vote_view"]

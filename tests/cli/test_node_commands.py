@@ -350,7 +350,9 @@ def test_tx_payroll_lineup_trustees(cli: Callable[..., Any], stub: StubNode) -> 
     assert payroll["winner"]["id"] == f.tip.header.winner_ticket.id.hex()
     assert [t["miner_pubkey"] for t in payroll["payroll"]] == [pk(203).hex(), pk(204).hex()]
     lineup = ok(cli("--json", "payroll", "lineup", node=stub.url))
-    assert set(lineup["lineup"][0]) == {"miner", "miner_pubkey", "sponsor", "since", "until"}
+    assert set(lineup["lineup"][0]) == {"miner", "miner_pubkey", "sponsor", "since", "until",
+                                        "offers"}
+    assert lineup["lineup"][0]["offers"] == []  # the stub has no /v1/offers: none shown
     trustees = ok(cli("--json", "trustee", "list", node=stub.url))
     assert trustees["trustees"][0]["bond_dlc"] == "1000" and trustees["epoch"] == 0
     for cmd in (["tx", "show", f.tx.id.hex()], ["payroll", "show"], ["payroll", "lineup"],
