@@ -368,6 +368,16 @@ class NodeMachine:
         out.append(self._at(start + self.close_after, CloseTimer(h, c)))
         if self.config.regossip:
             out.append(self._after(p.cycle_ms, RegossipTimer(h)))
+        # A restart in the middle of this height: the blocks we proposed before are held
+        # again and sent again. Our recorded votes may be for one of them, and the others'
+        # too: if a quorum precommitted it before every node stopped, no one else has it
+        # (received proposals live in memory only), and the height could never finish.
+        if self.sign_state.height == h:
+            for b in self.sign_state.proposals:
+                if b.header.parent_id == tip_id and b.id not in self.proposal_ids:
+                    self.my_proposals.append(b)
+                    out.append(GossipProposal(b, PROPOSE_RESEND))
+                    out += self._proposal(None, b, own=True)
         # Messages for this height that arrived while we were still on the previous one.
         tickets, self.future_tickets = self.future_tickets, []
         votes, self.future_votes = self.future_votes, []

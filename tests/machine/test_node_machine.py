@@ -289,6 +289,55 @@ def test_a_restarted_proposer_resends_its_block_instead_of_building_another() ->
     assert ss.prior_proposal(block.height, b"\x00" * 32) is None
 
 
+class _NetWithoutHub(Net):
+    """Blocks are fetched only from what the machines hold (as real nodes serve them), not
+    from the shared ledger hub: a block no running machine holds cannot be fetched."""
+
+    def carry_out(self, i: int, effects: list[object]) -> None:
+        rest = []
+        for e in effects:
+            if type(e) is fx.FetchBlock:
+                self.log.append((i, e))
+                found = next((self.machines[j].blocks[e.block_id] for j in self.others(i)
+                              if e.block_id in self.machines[j].blocks), None)
+                m = self.machines[i]
+                self.at(self.now + 20, i, lambda m=m, e=e, b=found: m.on_fetched(
+                    self.now, None, e.block_id, b))
+            else:
+                rest.append(e)
+        super().carry_out(i, rest)
+
+
+def test_every_trustee_restarting_after_a_quorum_precommitted_still_finishes_the_height(
+        ) -> None:
+    """All four stop right after three precommitted block X at height 2, before any stored
+    it. Restarted on their sign states, they repeat their votes for X; X exists only in its
+    proposer's record, so the proposer must hold and send it again, or no one can finish
+    height 2 (what once stalled a resumed devnet)."""
+    net = _NetWithoutHub()
+    net.start()
+    run_heights(net, 1)
+    h = 2
+
+    def precommitted() -> bool:
+        signed = sum(any(v.height == h and v.vtype == PRECOMMIT and v.block_id != NIL
+                         for v in m.sign_state.votes) for m in net.machines)
+        return signed >= 3 and all(len(net.commits[i]) < h for i in range(net.n))
+
+    net.run_until(GENESIS_MS + 60_000, stop=precommitted)
+    assert precommitted()
+    saved = [SignState.decode(m.sign_state.encode()) for m in net.machines]
+    decided = {v.block_id for ss in saved for v in ss.votes
+               if v.height == h and v.vtype == PRECOMMIT and v.block_id != NIL}
+    net._q.clear()  # every machine stops: what was in flight is lost
+    for i in range(net.n):
+        net.restart(i, saved[i])
+    net.run_until(net.now + 60_000, stop=lambda: min(net.heights()) >= h + 1)
+    assert min(net.heights()) >= h + 1
+    assert len({net.commits[i][h - 1].block.id for i in range(net.n)}) == 1
+    assert net.commits[0][h - 1].block.id in decided
+
+
 def test_precommit_record_survives_encoding() -> None:
     net = Net()
     net.start()
