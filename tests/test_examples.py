@@ -50,3 +50,32 @@ def test_demo_runs_the_simulator_then_a_devnet_with_a_workload() -> None:
     assert int(m.group(1)) > 0 and int(m.group(2)) > 0
     assert "alice (dlc1" in out and "final at height" in out
     assert "stopped 4 nodes; removed" in out
+
+
+@pytest.mark.slow
+def test_cloud_storage_example_stores_fetches_and_pays() -> None:
+    result = _run("examples/cloud-storage/run.sh")
+    assert result.returncode == 0, result.stderr + result.stdout[-3000:]
+    out = result.stdout
+    assert "fetched file is identical" in out
+    m = re.search(r"alice \(provider\):\s+([\d,]+) li -> \s*([\d,]+) li", out)
+    assert m is not None, out[-3000:]
+    assert int(m.group(2).replace(",", "")) > int(m.group(1).replace(",", ""))
+
+
+@pytest.mark.slow
+def test_cloud_compute_example_runs_and_meters_cpu() -> None:
+    result = _run("examples/cloud-compute/run.sh")
+    assert result.returncode == 0, result.stderr + result.stdout[-3000:]
+    out = result.stdout
+    assert "hello from" in out
+    m = re.search(r"exit 0, cpu (\d+) ms metered by the kernel", out)
+    assert m is not None and int(m.group(1)) >= 500, out[-3000:]
+    assert "bob   (buyer):" in out
+
+
+@pytest.mark.slow
+def test_lottery_example_draws_and_pays() -> None:
+    result = _run("examples/lottery/run.sh")
+    assert result.returncode == 0, result.stderr + result.stdout[-3000:]
+    assert "the winner is " in result.stdout and "prize paid" in result.stdout
