@@ -200,6 +200,11 @@ class NodeBackend(Protocol):
 
     def mempool_txs(self) -> list[Transaction]: ...
 
+    def pending_senders(self) -> set[bytes]:
+        """Public keys with transactions pooled, or finalized and still being stored: the
+        store's nonce of those may be behind the node's own tip."""
+        ...
+
     def pending_nonce(self, pubkey: bytes) -> int:
         """The next nonce of ``pubkey``, counting this node's pooled transactions."""
         ...
@@ -587,10 +592,10 @@ class _Api:
         return _json(account_view(address, account, next_nonce))
 
     def _pooled_sender(self, address: bytes) -> bytes | None:
-        """The public key behind ``address`` among the pool's senders, if it has any pooled
-        transaction: the pool is keyed by key, a client may only know the address."""
-        senders = {tx.sender_pubkey for tx in self.backend.mempool_txs()}
-        for pk in senders:
+        """The public key behind ``address`` among the senders of pooled transactions or of
+        finalized ones still being stored (then the store's nonce lags the node's tip): the
+        pool is keyed by key, a client may only know the address."""
+        for pk in self.backend.pending_senders():
             if address_bytes_of(pk) == address:
                 return pk
         return None

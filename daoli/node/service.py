@@ -631,6 +631,11 @@ class Node:
     def mempool_txs(self) -> list[Transaction]:
         return self.machine.mempool.transactions()
 
+    def pending_senders(self) -> set[bytes]:
+        senders = {tx.sender_pubkey for tx in self.machine.mempool.transactions()}
+        senders.update(tx.sender_pubkey for tx in self.committing.values())
+        return senders
+
     def pending_nonce(self, pubkey: bytes) -> int:
         m = self.machine
         n = m.nonce_of(pubkey)
@@ -713,6 +718,9 @@ class _Backend:
 
     def mempool_txs(self) -> list[Transaction]:
         return self._n.mempool_txs()
+
+    def pending_senders(self) -> set[bytes]:
+        return self._n.pending_senders()
 
     def pending_nonce(self, pubkey: bytes) -> int:
         return self._n.pending_nonce(pubkey)

@@ -100,6 +100,9 @@ class FakeNode:
     """Set (if given) whenever a reader subscribes: lets a test publish only once the
     request under test is listening."""
     fail_status: BaseException | None = None
+    storing: list[Transaction] = field(default_factory=list)
+    """Finalized transactions the node is still writing to its store (``pending_nonce``
+    counts them, the store does not yet)."""
     pooled_asked: list[bytes] = field(default_factory=list)
     """Every id ``pooled`` was asked about: tells a test a waiter has looked."""
 
@@ -129,9 +132,13 @@ class FakeNode:
     def mempool_txs(self) -> list[Transaction]:
         return list(self.pool.values())
 
+    def pending_senders(self) -> set[bytes]:
+        return {tx.sender_pubkey for tx in [*self.pool.values(), *self.storing]}
+
     def pending_nonce(self, pubkey: bytes) -> int:
         nonce = read_account(self.store, address_bytes_of(pubkey)).nonce
-        return nonce + sum(1 for tx in self.pool.values() if tx.sender_pubkey == pubkey)
+        return nonce + sum(1 for tx in [*self.pool.values(), *self.storing]
+                           if tx.sender_pubkey == pubkey)
 
     def draw(self) -> dict[str, Any] | None:
         return self.open_draw

@@ -292,6 +292,11 @@ def test_accounts_by_address_and_pubkey(node: FakeNode, chain: Chain) -> None:
     node.pool[pooled.id] = pooled
     assert get(node, f"/v1/accounts/{addr}").json()["next_nonce"] == 4
     assert get(node, f"/v1/accounts/{pk.hex()}").json()["next_nonce"] == 4
+    # finalized but still being stored: out of the pool, not yet in the store's nonce
+    del node.pool[pooled.id]
+    node.storing.append(pooled)
+    assert get(node, f"/v1/accounts/{addr}").json()["next_nonce"] == 4
+    node.storing.clear()
     user = get(node, f"/v1/accounts/{chain.user}").json()
     assert user["balance"] == 1_000 + 1_001 + 1_002 + 7_000 and user["nonce"] == 0
     assert user["balance_dlc"] == "0.00010003"
