@@ -410,3 +410,41 @@ def test_without_a_token_the_page_asks_for_one(
     d.find_element(By.CSS_SELECTOR, "#token-form button").click()
     until(d, "the overview with the right token",
           lambda d: one(d, "#blocks tbody tr[data-height]"))
+
+
+@pytest.mark.slow
+def test_market_pages_show_offers_orders_leases_and_a_provider(
+        opened: tuple[WebDriver, NodeProc, dict[str, Any]]) -> None:
+    from daoli.client import Client, offer_body, order_body
+
+    d, node, _ = opened
+    severe_console_errors(d)  # drain what earlier tests (a restart, no token) left there
+    d.get(f"{node.api}/explorer#token={node.token}")
+    secret = dev_secret(node.home)
+    c = Client(node.api, node.token)
+    tip = c.status().height
+    offer = c.resource_offer(secret, offer_body(2000, 4096, 100, 100, 50,
+                                                expires_height=tip + 10_000, capacity=2,
+                                                endpoint="<b>ssh</b> host"), 2_000)
+    assert c.submit(offer).ok
+    c.wait_for_tx(offer.id, timeout=30)
+    order = c.resource_order(secret, order_body(1000, 1024, 10, 10, 60, 500), 2_000)
+    assert c.submit(order).ok
+    c.wait_for_tx(order.id, timeout=30)
+    lease_id = order.id.hex()  # a matched order's id is its lease's
+    go(d, "#/market")
+    until(d, "the offer", lambda d: one(d, f"#offers tr[data-offer='{offer.id.hex()}']"))
+    row = one(d, f"#offers tr[data-offer='{offer.id.hex()}']")
+    assert "1 / 2" in row.text and "<b>ssh</b> host" in row.text  # user text shown as text
+    until(d, "the lease", lambda d: one(d, f"#leases tr[data-lease='{lease_id}']"))
+    one(d, f"#leases tr[data-lease='{lease_id}'] a").click()
+    until(d, "the lease page", lambda d: one(d, "#lease [data-field=id]").text == lease_id)
+    lease = c.lease(lease_id)
+    assert one(d, "#lease [data-field=escrow_left]").text.endswith("DLC")
+    assert lease.paid + lease.escrow_left == 500 * 60
+    # the provider's view, from the lease page's provider link
+    one(d, "#lease a[href^='#/provider/']").click()
+    until(d, "the provider page", lambda d: one(
+        d, f"#provider-offers tr[data-offer='{offer.id.hex()}']"))
+    assert one(d, f"#provider-leases tr[data-lease='{lease_id}']")
+    assert no_alert(d) and not severe_console_errors(d)

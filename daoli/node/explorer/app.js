@@ -1001,6 +1001,122 @@
     ];
   }
 
+  // --- the resource market (SPEC §6): offers, orders, leases, a provider's view ------------
+
+  function resources(x) {
+    return `${num(x.cpu_millicores)}m CPU, ${num(x.mem_mib)} MiB, ${num(x.disk_gib)} GiB, ` +
+      `${num(x.net_mbps)} Mbit/s`;
+  }
+
+  function offerRows(offers) {
+    return offers.map((o) => el("tr", { "data-offer": o.id },
+      td(el("span", { class: "mono", title: o.id }, short(o.id))),
+      td(el("span", {}, link(visible(short(o.provider, 12, 6)), "provider", o.provider),
+        o.lined_up ? el("span", {}, " ", tag("lined up", "good")) : "")),
+      td(resources(o)),
+      td(dlcText(o.price_per_block_dlc), "num"),
+      td(dlcText(o.unit_price_dlc), "num"),
+      td(`${num(o.active)} / ${num(o.capacity)}`, "num"),
+      td(num(o.expires_height), "num"),
+      td(el("span", { class: "mono" }, visible(o.endpoint || "—")))));
+  }
+
+  function leaseRows(leases) {
+    return leases.map((x) => el("tr", { "data-lease": x.id },
+      td(link(short(x.id), "lease", x.id)),
+      td(addrLink(x.provider)), td(addrLink(x.buyer)),
+      td(dlcText(x.price_per_block_dlc), "num"),
+      td(`${num(x.start)} – ${num(x.end)}`, "num"),
+      td(dlcText(x.paid_dlc), "num"),
+      td(dlcText(x.escrow_left_dlc), "num"),
+      td(num(x.last_seq), "num")));
+  }
+
+  const OFFER_HEAD = ["Offer", "Provider", "Resources", "#Price/block", "#Unit price",
+    "#Leases", "#Expires", "Endpoint"];
+  const LEASE_HEAD = ["Lease", "Provider", "Buyer", "#Price/block", "#Blocks", "#Paid",
+    "#Escrow left", "#Receipt seq"];
+
+  async function renderMarket(seq) {
+    const [o, r, l] = await Promise.all([api("v1/offers?limit=100"), api("v1/orders?limit=100"),
+      api("v1/leases?limit=100")]);
+    if (seq !== renderSeq) return null;
+    view = { kind: "market", seq };
+    const orows = r.orders.map((x) => el("tr", { "data-order": x.id },
+      td(el("span", { class: "mono", title: x.id }, short(x.id))),
+      td(addrLink(x.buyer)), td(resources(x)),
+      td(dlcText(x.max_price_per_block_dlc), "num"), td(num(x.duration_blocks), "num"),
+      td(dlcText(x.deposit_dlc), "num"), td(num(x.expires_height), "num")));
+    const ol = offerRows(o.offers);
+    const ll = leaseRows(l.leases);
+    return [
+      el("h2", {}, "Resource market"),
+      el("section", { class: "card", id: "offers" },
+        el("h3", {}, `Offers at height ${num(o.height)} (${plural(o.count, "offer")})`),
+        el("p", { class: "note" }, "Cheapest first; lined-up payroll members are matched " +
+          "first (SPEC §6)."),
+        table(OFFER_HEAD, ol.length ? ol : [emptyRow(8, "No offers.")])),
+      el("section", { class: "card", id: "orders" },
+        el("h3", {}, `Open orders (${plural(r.count, "order")})`),
+        table(["Order", "Buyer", "Resources", "#Max price/block", "#Blocks", "#Deposit",
+          "#Expires"], orows.length ? orows : [emptyRow(7, "No open orders.")])),
+      el("section", { class: "card", id: "leases" },
+        el("h3", {}, `Active leases (${plural(l.count, "lease")}), settled to height ` +
+          num(l.height)),
+        table(LEASE_HEAD, ll.length ? ll : [emptyRow(8, "No active leases.")])),
+    ];
+  }
+
+  async function renderLease(seq, id) {
+    if (!/^[0-9a-fA-F]{64}$/.test(id)) throw new ApiError(400, "bad_request", "Not a lease id.");
+    const x = await api(`v1/leases/${id.toLowerCase()}`);
+    if (seq !== renderSeq) return null;
+    view = { kind: "lease", seq, id };
+    return [
+      el("h2", {}, "Lease"),
+      el("section", { class: "card", id: "lease" }, kv([
+        ["Lease (= order id)", el("span", { class: "mono", "data-field": "id" }, x.id)],
+        ["Offer", el("span", { class: "mono" }, x.offer_id)],
+        ["Provider", link(visible(x.provider), "provider", x.provider)],
+        ["Buyer", addrLink(x.buyer)],
+        ["Price per block", dlcText(x.price_per_block_dlc)],
+        ["Price per unit", dlcText(x.unit_price_dlc)],
+        ["Blocks", `${num(x.start)} to ${num(x.end)} (booked to ${num(x.duration_end)})`],
+        ["Paid", el("span", { "data-field": "paid" }, dlcText(x.paid_dlc),
+          ` as of height ${num(x.as_of)}`)],
+        ["Owed (not yet moved)", dlcText(x.owed_dlc)],
+        ["Escrow left", el("span", { "data-field": "escrow_left" }, dlcText(x.escrow_left_dlc))],
+        ["Last receipt seq", num(x.last_seq)],
+      ])),
+    ];
+  }
+
+  async function renderProvider(seq, addr) {
+    const q = encodeURIComponent(addr);
+    const [o, l] = await Promise.all([api(`v1/offers?provider=${q}&limit=1000`),
+      api(`v1/leases?provider=${q}&limit=1000`)]);
+    if (seq !== renderSeq) return null;
+    view = { kind: "provider", seq };
+    const ol = offerRows(o.offers);
+    const ll = leaseRows(l.leases);
+    const escrow = l.leases.reduce((a, x) => a + BigInt(x.escrow_left), 0n);
+    const paid = l.leases.reduce((a, x) => a + BigInt(x.paid), 0n);
+    return [
+      el("h2", {}, "Provider"),
+      el("section", { class: "card", id: "provider" }, kv([
+        ["Address", addrLink(addr)],
+        ["Offers", num(o.count)],
+        ["Active leases", num(l.count)],
+        ["Paid on them so far", dlc(paid)],
+        ["Escrow still to earn", dlc(escrow)],
+      ])),
+      el("section", { class: "card", id: "provider-offers" }, el("h3", {}, "Offers"),
+        table(OFFER_HEAD, ol.length ? ol : [emptyRow(8, "No offers.")])),
+      el("section", { class: "card", id: "provider-leases" }, el("h3", {}, "Leases"),
+        table(LEASE_HEAD, ll.length ? ll : [emptyRow(8, "No active leases.")])),
+    ];
+  }
+
   // --- routing and search ----------------------------------------------------------------
 
   async function route() {
@@ -1017,6 +1133,9 @@
       else if (parts[0] === "tx" && parts[1]) page = await renderTx(seq, parts[1]);
       else if (parts[0] === "account" && parts[1]) page = await renderAccount(seq, parts[1]);
       else if (parts[0] === "trustees") page = await renderTrustees(seq);
+      else if (parts[0] === "market") page = await renderMarket(seq);
+      else if (parts[0] === "lease" && parts[1]) page = await renderLease(seq, parts[1]);
+      else if (parts[0] === "provider" && parts[1]) page = await renderProvider(seq, parts[1]);
       else throw new ApiError(404, "not_found", "There is no such page in the explorer.");
       if (page && seq === renderSeq) main.replaceChildren(...[page].flat());
     } catch (err) {
