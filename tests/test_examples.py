@@ -48,6 +48,8 @@ def test_demo_runs_the_simulator_then_a_devnet_with_a_workload() -> None:
     m = re.search(r"demo summary: (\d+) transfers sent, (\d+) final", out)
     assert m is not None, out[-3000:]
     assert int(m.group(1)) > 0 and int(m.group(2)) > 0
+    market = re.search(r"(\d+) market transactions, (\d+|None) leases active", out)
+    assert market is not None and int(market.group(1)) > 0, out[-3000:]
     assert "alice (dlc1" in out and "final at height" in out
     assert "stopped 4 nodes; removed" in out
 

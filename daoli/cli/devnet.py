@@ -177,8 +177,9 @@ def up(
         "once the workload ends); the nodes keep running (stop them with 'daoli devnet "
         "down'), and a detached process runs the manifest's fault schedule.")] = False,
     demo: Annotated[bool, typer.Option(
-        "--demo", help="Run a light stream of transfers between the devnet's wallets, "
-        "then print a summary.")] = False,
+        "--demo", help="Run a light stream of transfers between the devnet's wallets, with "
+        "market traffic (an offer, orders matched into leases, closes), then print a "
+        "summary.")] = False,
     duration: Annotated[float | None, typer.Option(
         "--duration", min=1.0, max=7 * 24 * 3600.0,
         help="Seconds the --demo workload runs.", show_default="until Ctrl-C")] = None,
@@ -201,8 +202,9 @@ def up(
     "seconds_to_first_block", "explorer", "nodes": [{"name", "pid", "alive", "height", "api",
     "peer_id", ...}]}, "fault_scheduler_pid" (--detach with a fault schedule), and with
     --demo also "stopped" and "demo": {"seconds",
-    "transfers_sent", "transfers_refused", "transfers_final", "blocks", "height",
-    "payroll_tickets", "final_tx_per_s"}.
+    "transfers_sent", "transfers_refused", "transfers_final" (all transactions final),
+    "market_txs_sent", "leases_active", "blocks", "height", "payroll_tickets",
+    "final_tx_per_s"}.
     """
     d = _dir(directory)
     jsonish = _json(as_json)
@@ -327,7 +329,8 @@ def _run_demo(net: Devnet, duration: float | None, jsonish: bool, detach: bool,
             f"{summary['transfers_sent']} transfers sent, {summary['transfers_final']} final "
             f"in {summary['blocks']} blocks ({summary['final_tx_per_s']} tx/s) over "
             f"{summary['seconds']} s; chain height {summary['height']}; "
-            f"{summary['payroll_tickets']} payroll tickets")
+            f"{summary['payroll_tickets']} payroll tickets; {summary['market_txs_sent']} "
+            f"market transactions, {summary['leases_active']} leases active")
         say("explorer: ", show(result["explorer"]),
             "" if detach else "  (nodes stopped: 'daoli devnet up' resumes them)")
 

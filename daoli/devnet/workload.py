@@ -1,6 +1,7 @@
 """The demo workload of ``daoli devnet up --demo``: a light stream of transfers between the
 devnet's wallets, sent through every node in turn, so a newcomer sees blocks with payload
-(and payroll) at once.
+(and payroll) at once, and market traffic beside it: the first wallet offers resources, the
+others order leases on it (matched at once) and close some of them again.
 
 Nonces are tracked here per wallet (the next one after what this workload sent), so the
 stream does not wait for finality between transfers; a refused transfer resynchronises its
@@ -32,6 +33,8 @@ class DemoStats:
     refused: int = 0
     start_height: int = 0
     last_ids: list[str] = field(default_factory=list)
+    market_sent: int = 0
+    """Offers, orders and lease closes accepted by a node."""
 
     def summary(self, net: Devnet, client: Client) -> dict[str, Any]:
         st = client.status()
@@ -46,7 +49,12 @@ class DemoStats:
         final = sum(len(b.block.payload) for b in blocks)
         payroll = sum(len(b.payroll) for b in blocks)
         seconds = time.monotonic() - self.started
+        try:
+            leases = client.leases(limit=1000).count
+        except DaoliError:
+            leases = None
         return {"seconds": round(seconds, 1), "transfers_sent": self.sent,
+                "market_txs_sent": self.market_sent, "leases_active": leases,
                 "transfers_refused": self.refused, "transfers_final": final,
                 "blocks": len(blocks), "height": st.height, "payroll_tickets": payroll,
                 "final_tx_per_s": round(final / seconds, 2) if seconds > 0 else 0.0}
@@ -70,6 +78,10 @@ class Demo:
         self.clients = [Client(r.api, net.token(r), timeout=5.0) for r in net.nodes]
         self.stats = DemoStats()
         self._turn = 0
+        self._steps = 0
+        self.offer_id: bytes | None = None
+        self.leases: list[tuple[str, bytes]] = []
+        """(buyer wallet, lease id) of the leases this workload opened and not closed."""
 
     def close(self) -> None:
         for c in self.clients:
@@ -84,8 +96,59 @@ class Demo:
                 return self.clients[i]
         raise DaoliError("no node of the devnet is running")
 
+    def _send(self, client: Client, src: str, body: Any) -> bytes | None:
+        """Sign ``body`` from wallet ``src`` with the tracked nonce and submit it; its id,
+        or None if the node refused it (the nonce is then read again next time)."""
+        nonce = self.nonces.get(src)
+        if nonce is None:
+            nonce = self.nonces[src] = client.next_nonce(self.addrs[src])
+        tx = client.sign(self.keys[src], body, self.net.manifest.params.min_fee, nonce)
+        if client.submit(tx).ok:
+            self.nonces[src] = nonce + 1
+            return tx.id
+        self.nonces.pop(src, None)
+        return None
+
+    def market_step(self) -> None:
+        """One market transaction: the provider's offer first, then orders and closes."""
+        from daoli.client import NotFound, lease_close_body, offer_body, order_body
+
+        names = list(self.keys)
+        provider, buyers = names[0], names[1:]
+        client = self._client()
+        if self.offer_id is None:
+            tip = client.status().height
+            self.offer_id = self._send(client, provider, offer_body(
+                2000, 4096, 100, 100, 10, expires_height=tip + 100_000, unit_price=100,
+                capacity=1_000, endpoint="demo offer: no provider agent runs"))
+            sent = self.offer_id is not None
+        elif self.leases and (len(self.leases) >= 4 or self.rng.random() < 0.3):
+            buyer, lease_id = self.leases[0]
+            try:  # close only a lease the chain holds: a refused close would leave a gap
+                client.lease(lease_id)
+            except NotFound:
+                return  # its order is not final yet (or the lease ended): later
+            self.leases.pop(0)
+            sent = self._send(client, buyer, lease_close_body(lease_id)) is not None
+        else:
+            buyer = self.rng.choice(buyers)
+            blocks = self.rng.randint(20, 60)
+            order_id = self._send(client, buyer, order_body(1000, 1024, 10, 10, 10, blocks))
+            if order_id is not None:
+                self.leases.append((buyer, order_id))
+            sent = order_id is not None
+        if sent:
+            self.stats.market_sent += 1
+        else:
+            self.stats.refused += 1
+
     def step(self) -> None:
-        """Send one transfer."""
+        """Send one transfer (every 8th step: one market transaction, when the devnet has
+        two wallets or more)."""
+        self._steps += 1
+        if len(self.keys) >= 2 and self._steps % 8 == 1:
+            self.market_step()
+            return
         names = list(self.keys)
         src = self.rng.choice(names)
         dst = self.rng.choice([n for n in names if n != src] or names)
