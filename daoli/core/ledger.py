@@ -741,7 +741,10 @@ def _apply_receipt(work: _Work, ctx: _Ctx, tx: Transaction, acct: list[int],
                                  f"({lease.last_seq})")
     if type(body.buyer_sig) is not bytes or len(body.buyer_sig) != SIG_LEN:
         raise InvalidTransaction("buyer_sig must be 64 bytes")
-    if ctx.verify and not verify_receipt(lease.buyer_pubkey, ctx.chain_id, body):
+    # Always checked, also when a proposer builds without checking signatures: the buyer's
+    # signature depends on the lease in the state, so no stateless check before the block
+    # could catch a forged receipt, and a block holding one would be refused by everyone.
+    if not verify_receipt(lease.buyer_pubkey, ctx.chain_id, body):
         raise InvalidTransaction("the receipt is not signed by the lease's buyer")
     h = ctx.height
     settled, pay = settled_at(lease, h)

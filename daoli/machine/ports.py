@@ -22,7 +22,7 @@ from daoli.core.blockbuild import BlockCheck
 from daoli.core.crypto import pubkey_from_secret
 from daoli.core.ledger import verify_commit_certificate
 from daoli.core.ticket import Ticket
-from daoli.core.tx import Transaction
+from daoli.core.tx import Evidence, Transaction
 from daoli.core.vote import CommitCertificate, Vote
 
 
@@ -218,10 +218,17 @@ class CachingVerifier:
         """Ids of transactions verified True and still remembered."""
 
     def tx(self, tx: Transaction) -> bool:
+        """The envelope's signature, and the signatures inside the body that need no state
+        (an Evidence's two votes): a node builds its proposals without checking signatures
+        again, so a transaction that passes here must not be refused for a signature by
+        the block's validators, or one forged transaction would stall the chain."""
         tid = tx.id
         verdict = self._txs.get(tid)
         if verdict is None:
             verdict = bool(self.inner.tx(tx))
+            body = tx.body
+            if verdict and type(body) is Evidence:
+                verdict = self.vote(body.vote_a) and self.vote(body.vote_b)
             self._txs.put(tid, verdict)
         return verdict
 

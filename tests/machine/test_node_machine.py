@@ -530,3 +530,30 @@ def test_a_ticket_signature_checked_by_the_validator_is_not_checked_again(
     flushed = m.on_timer(GENESIS_MS + 21.0, fx.FLUSH)
     assert [(type(e), e.reason) for e in flushed if type(e) is fx.Dropped] == [
         (fx.Dropped, DropReason.BAD_SIGNATURE)]
+
+
+def test_an_evidence_with_a_forged_vote_does_not_verify_as_a_transaction() -> None:
+    """A node builds its proposals without checking signatures again: an Evidence whose
+    votes do not verify must be refused at the door (gossip, API), or the block holding it
+    would be refused by every validator, round after round."""
+    from daoli.core.crypto import pubkey_from_secret
+    from daoli.core.tx import Evidence, Transaction
+    from daoli.machine.ports import CachingVerifier, EcdsaVerifier
+
+    tkey = secret("trustee", 0)
+    a = Vote("machine-test", PREVOTE, 3, 0, b"\x01" * 32, pubkey_from_secret(tkey),
+             1_000).signed(tkey)
+    b = Vote("machine-test", PREVOTE, 3, 0, b"\x02" * 32, pubkey_from_secret(tkey),
+             1_000).signed(tkey)
+    forged = replace(b, time_ms=5)  # its signature no longer matches
+    reporter = secret("trustee", 1)
+
+    def evidence(x: Vote, y: Vote) -> Transaction:
+        return Transaction("machine-test", pubkey_from_secret(reporter), 0, 1_000,
+                           Evidence(x, y)).signed(reporter)
+
+    v = CachingVerifier(EcdsaVerifier())
+    assert v.tx(evidence(a, b))
+    bad = evidence(a, forged)
+    assert bad.verify_sig()  # the envelope is fine: only the vote inside is forged
+    assert not v.tx(bad) and bad.id not in v.verified_tx_ids
