@@ -487,11 +487,12 @@ WaitOpt = Annotated[bool, typer.Option("--wait", help="Return once the transacti
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds --wait waits.")]
 
 
-def _submit(node: Client, tx: Transaction, wait: bool, timeout: float
-            ) -> tuple[str, int | None]:
+def submit_tx(node: Client, tx: Transaction, wait: bool, timeout: float
+              ) -> tuple[str, int | None]:
+    """Submit; the node's refusal is exit 1. With ``wait``: the final status and height."""
     result = node.submit(tx)
     if not result.ok:
-        fail(f"the node rejected transaction {tx.id.hex()}: "
+        fail(f"the node refused transaction {tx.id.hex()}: "
              f"{one_line(result.reason or 'no reason given')}", EXIT_FAILED)
     if not wait:
         return result.status, None
@@ -499,10 +500,17 @@ def _submit(node: Client, tx: Transaction, wait: bool, timeout: float
     return final.status, final.height
 
 
-def _fee(fee: str | None) -> int:
+def fee_arg(fee: str | None) -> int:
+    """--fee in li (li or DLC text), the chain's default min_fee when not given."""
     from daoli.core.params import ChainParams
+    from daoli.errors import ConfigError
 
-    return parse_amount(fee) if fee is not None else ChainParams().min_fee
+    if fee is None:
+        return ChainParams().min_fee
+    try:
+        return parse_amount(fee)
+    except ConfigError as exc:
+        raise ConfigError(f"--fee: {exc}") from None
 
 
 def _dialable(listen: tuple[str, ...], peer_id: str) -> str | None:
@@ -543,7 +551,7 @@ def trustee_join(
     from daoli.node.config import check_multiaddr
 
     bond_li = parse_amount(bond)
-    fee_li = _fee(fee)
+    fee_li = fee_arg(fee)
     check_seconds(timeout, "--timeout")
     if multiaddr is not None:
         check_multiaddr(multiaddr, "--multiaddr")
@@ -559,12 +567,12 @@ def trustee_join(
         chain_id = node.chain_id()
         _, secret = unlock_wallet(wallet, password_file, home)
         tx = _sign(chain_id, secret, trustee_join_body(bond_li, multiaddr), fee_li, nonce)
-        status, height = _submit(node, tx, wait, timeout)
+        status, height = submit_tx(node, tx, wait, timeout)
     d = {"tx_id": tx.id.hex(), "trustee": info.address, "pubkey": info.pubkey.hex(),
          "bond": bond_li, "bond_dlc": format_dlc(bond_li, grouping=False, unit=False),
          "multiaddr": multiaddr, "fee": fee_li, "nonce": nonce, "status": status,
          "height": height}
-    emit(as_json, d, lambda: _say_tx("join as trustee", d, f"bond {amount_text(bond_li)}"))
+    emit(as_json, d, lambda: say_tx("join as trustee", d, f"bond {amount_text(bond_li)}"))
 
 
 trustee_join.__doc__ = (trustee_join.__doc__ or "") + examples(
@@ -590,7 +598,7 @@ def trustee_leave(
     from daoli.cli.wallet import _store
     from daoli.core.tx import TrusteeLeave
 
-    fee_li = _fee(fee)
+    fee_li = fee_arg(fee)
     check_seconds(timeout, "--timeout")
     info = _store(home).info(wallet)
     with connect(home) as node:
@@ -598,10 +606,10 @@ def trustee_leave(
         chain_id = node.chain_id()
         _, secret = unlock_wallet(wallet, password_file, home)
         tx = _sign(chain_id, secret, TrusteeLeave(), fee_li, nonce)
-        status, height = _submit(node, tx, wait, timeout)
+        status, height = submit_tx(node, tx, wait, timeout)
     d = {"tx_id": tx.id.hex(), "trustee": info.address, "pubkey": info.pubkey.hex(),
          "fee": fee_li, "nonce": nonce, "status": status, "height": height}
-    emit(as_json, d, lambda: _say_tx("leave the trustees", d, ""))
+    emit(as_json, d, lambda: say_tx("leave the trustees", d, ""))
 
 
 trustee_leave.__doc__ = (trustee_leave.__doc__ or "") + examples(
@@ -614,7 +622,7 @@ def _sign(chain_id: str, secret: bytes, body: Body, fee: int, nonce: int) -> Tra
     return sign_transaction(chain_id, secret, body, fee, nonce)
 
 
-def _say_tx(what: str, d: dict[str, Any], extra: str) -> None:
+def say_tx(what: str, d: dict[str, Any], extra: str = "") -> None:
     say((what, "bold"), f": {extra}" if extra else "", f" (fee {amount_text(d['fee'])}, "
         f"nonce {d['nonce']})")
     say(("tx ", "bold"), d["tx_id"], "  ",
@@ -622,5 +630,5 @@ def _say_tx(what: str, d: dict[str, Any], extra: str) -> None:
          "green"))
 
 
-__all__ = ["block_app", "block_dict", "payroll_app", "ticket_dict", "trustee_app", "tx_app",
-           "tx_dict"]
+__all__ = ["block_app", "block_dict", "fee_arg", "payroll_app", "say_tx", "submit_tx",
+           "ticket_dict", "trustee_app", "tx_app", "tx_dict"]

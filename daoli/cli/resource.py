@@ -44,11 +44,11 @@ from daoli.cli.common import (
     examples,
     fail,
     group_options,
-    one_line,
     say,
     stdout,
 )
 from daoli.cli.node import check_seconds, connect, kv_table
+from daoli.cli.query import fee_arg, say_tx, submit_tx
 from daoli.cli.resource_units import (
     format_cpu,
     format_disk,
@@ -188,12 +188,6 @@ def _amount(text: str, what: str) -> int:
         raise ConfigError(f"{what}: {exc}") from None
 
 
-def _fee(fee: str | None) -> int:
-    from daoli.core.params import ChainParams
-
-    return _amount(fee, "--fee") if fee is not None else ChainParams().min_fee
-
-
 def _market_id(text: str, what: str) -> bytes:
     value = text.strip() if isinstance(text, str) else ""
     if len(value) != 64 or not value.isascii():
@@ -231,14 +225,8 @@ def _sign_and_submit(node: Client, wallet: str, password_file: Any, home: Any, b
     chain_id = node.chain_id()
     _, secret = unlock_wallet(wallet, password_file, home)
     tx = sign_transaction(chain_id, secret, body, fee, nonce)
-    result = node.submit(tx)
-    if not result.ok:
-        fail(f"the node refused transaction {tx.id.hex()}: "
-             f"{one_line(result.reason or 'no reason given')}", EXIT_FAILED)
-    if not wait:
-        return tx, result.status, None
-    final = node.wait_for_tx(tx.id, timeout)
-    return tx, final.status, final.height
+    status, height = submit_tx(node, tx, wait, timeout)
+    return tx, status, height
 
 
 def _lookup_offer(node: Client, offer_id: bytes) -> OfferInfo:
@@ -259,13 +247,6 @@ def _lookup_lease(node: Client, lease_id: bytes) -> LeaseInfo:
     except NotFound:
         fail(f"unknown lease {lease_id.hex()}: the chain holds no active lease with this id "
              "(never opened, or closed)")
-
-
-def _tx_line(what: str, d: dict[str, Any]) -> None:
-    say((what, "bold"), f" (fee {amount_text(d['fee'])}, nonce {d['nonce']})")
-    say(("tx ", "bold"), d["tx_id"], "  ",
-        (f"final at height {d['height']}" if d["height"] is not None else d["status"],
-         "green"))
 
 
 def _lease_rows(d: dict[str, Any]) -> list[tuple[str, str | Text]]:
@@ -326,7 +307,7 @@ def offer(
     res = (parse_cpu(cpu), parse_mem(mem), parse_disk(disk), parse_net(net))
     price_li = parse_price(price)
     unit_li = parse_price(unit_price, "--unit-price", per="unit")
-    fee_li = _fee(fee)
+    fee_li = fee_arg(fee)
     check_seconds(timeout, "--timeout")
     offer_body(*res, price_li, expires_height=1, unit_price=unit_li, capacity=capacity,
                endpoint=endpoint)  # checks the endpoint before any node is asked
@@ -348,7 +329,7 @@ def offer(
          "nonce": nonce, "status": status, "height": height}
 
     def human() -> None:
-        _tx_line(f"offer {resources_text(*res)} at {format_price(price_li)}", d)
+        say_tx(f"offer {resources_text(*res)} at {format_price(price_li)}", d)
         say(("offer id ", "bold"), d["offer_id"], f"  (until height {expires_height:,})")
 
     emit(as_json, d, human)
@@ -450,7 +431,7 @@ def cancel(
     from daoli.client import offer_cancel_body
 
     oid = _market_id(offer_id, "OFFER")
-    fee_li = _fee(fee)
+    fee_li = fee_arg(fee)
     check_seconds(timeout, "--timeout")
     info = _wallet(wallet, home)
     with connect(home) as node:
@@ -463,7 +444,7 @@ def cancel(
                                               timeout)
     d: dict[str, Any] = {"tx_id": tx.id.hex(), "offer_id": oid.hex(), "provider": info.address,
          "fee": fee_li, "nonce": nonce, "status": status, "height": height}
-    emit(as_json, d, lambda: _tx_line(f"cancel offer {_short(oid.hex())}", d))
+    emit(as_json, d, lambda: say_tx(f"cancel offer {_short(oid.hex())}", d))
 
 
 cancel.__doc__ = (cancel.__doc__ or "") + examples(
@@ -521,7 +502,7 @@ def order(
     if deposit_li < price_li:
         fail(f"--deposit {amount_text(deposit_li)} does not cover one block at --max-price "
              f"{amount_text(price_li)}")
-    fee_li = _fee(fee)
+    fee_li = fee_arg(fee)
     check_seconds(timeout, "--timeout")
     body = order_body(*res, price_li, blocks, deposit_li)
     info = _wallet(wallet, home)
@@ -550,8 +531,8 @@ def order(
          "lease": lease_dict(lease) if lease is not None else None}
 
     def human() -> None:
-        _tx_line(f"order {resources_text(*res)} for {blocks:,} blocks at most "
-                 f"{format_price(price_li)}, deposit {amount_text(deposit_li)}", d)
+        say_tx(f"order {resources_text(*res)} for {blocks:,} blocks at most "
+               f"{format_price(price_li)}, deposit {amount_text(deposit_li)}", d)
         if lease is not None:
             say(("leased", "green"), ": lease id = order id ", d["order_id"])
             kv_table(_lease_rows(lease_dict(lease)))
@@ -690,7 +671,7 @@ def close(
     from daoli.client import lease_close_body
 
     lid = _market_id(lease_id, "LEASE")
-    fee_li = _fee(fee)
+    fee_li = fee_arg(fee)
     check_seconds(timeout, "--timeout")
     info = _wallet(wallet, home)
     with connect(home) as node:
@@ -706,7 +687,7 @@ def close(
     d: dict[str, Any] = {"tx_id": tx.id.hex(), "lease_id": lid.hex(), "by": info.address,
          "role": "both" if p and b else "provider" if p else "buyer", "fee": fee_li,
          "nonce": nonce, "status": status, "height": height}
-    emit(as_json, d, lambda: _tx_line(f"close lease {_short(lid.hex())} as {d['role']}", d))
+    emit(as_json, d, lambda: say_tx(f"close lease {_short(lid.hex())} as {d['role']}", d))
 
 
 close.__doc__ = (close.__doc__ or "") + examples(

@@ -1,7 +1,7 @@
 """A bare libp2p host for cloud services: TCP + Noise + Yamux, no pubsub.
 
-The same transport choices as :func:`daoli.net.p2p.open_p2p` (shared/LIBP2P_NOTES.md: Noise
-only, since the default host also accepts plaintext), but without GossipSub: a provider or
+The host of :func:`daoli.net.p2p.make_host` (the node's transports: Noise only, Yamux),
+but without GossipSub: a provider or
 a buyer has no business on the chain's topics. A provider that runs inside a node can
 instead register its handlers on the node's host (:meth:`Provider.attach`).
 """
@@ -15,47 +15,27 @@ from typing import Any
 
 import multiaddr
 import trio
-from libp2p import new_host
 from libp2p.crypto.secp256k1 import create_new_key_pair
-from libp2p.crypto.x25519 import create_new_key_pair as create_x25519_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
-from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
-from libp2p.security.noise.transport import Transport as NoiseTransport
-from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
-from libp2p.stream_muxer.yamux.yamux import Yamux
 
 from daoli.cloud.proto import CloudError
 from daoli.errors import TimedOut
+from daoli.net.p2p import make_host, quiet_libp2p_logs
 
 DIAL_TIMEOUT_S = 5.0
 
 log = logging.getLogger("daoli.cloud")
 
 
-def _quiet_libp2p_logs() -> None:
-    """py-libp2p logs failed dials at ERROR and does not propagate: keep it at WARNING."""
-    logging.getLogger("libp2p").setLevel(logging.WARNING)
-    for name in ("libp2p.network.swarm", "libp2p.host.basic_host",
-                 "libp2p.network.auto_connector"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-
-
 @asynccontextmanager
 async def open_cloud_host(node_secret: bytes, listen: str | None) -> AsyncIterator[Any]:
     """A running host with a stable peer id from 32 secret bytes; ``listen`` is a multiaddr
     (``/ip4/127.0.0.1/tcp/0``) or None for a dial-only host (a buyer)."""
-    _quiet_libp2p_logs()
-    kp = create_new_key_pair(node_secret)
+    quiet_libp2p_logs()
     addrs = [multiaddr.Multiaddr(listen)] if listen else []
-    host = new_host(
-        key_pair=kp,
-        sec_opt={NOISE_PROTOCOL_ID: NoiseTransport(
-            kp, noise_privkey=create_x25519_key_pair().private_key)},
-        muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
-        listen_addrs=addrs,
-    )
+    host = make_host(create_new_key_pair(node_secret), addrs)
     async with host.run(addrs):
         yield host
 

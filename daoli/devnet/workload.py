@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from daoli.client import Client
+from daoli.client import Client, transfer_body
 from daoli.core.address import address_of
 from daoli.core.crypto import pubkey_from_secret
 from daoli.core.params import LI_PER_DLC
@@ -152,21 +152,13 @@ class Demo:
         names = list(self.keys)
         src = self.rng.choice(names)
         dst = self.rng.choice([n for n in names if n != src] or names)
-        client = self._client()
-        nonce = self.nonces.get(src)
-        if nonce is None:
-            nonce = self.nonces[src] = client.next_nonce(self.addrs[src])
         amount = self.rng.randint(1, 100) * LI_PER_DLC // 100
-        tx = client.transfer(self.keys[src], self.addrs[dst], amount,
-                             self.net.manifest.params.min_fee, nonce=nonce)
-        result = client.submit(tx)
-        if result.ok:
-            self.nonces[src] = nonce + 1
+        txid = self._send(self._client(), src, transfer_body(self.addrs[dst], amount))
+        if txid is not None:
             self.stats.sent += 1
-            self.stats.last_ids = [*self.stats.last_ids, tx.id.hex()][-10:]
+            self.stats.last_ids = [*self.stats.last_ids, txid.hex()][-10:]
         else:
             self.stats.refused += 1
-            self.nonces.pop(src, None)  # resynchronise from the node next time
 
     def run(self, duration: float | None, on_tick: Any = None) -> DemoStats:
         """Send at ``rate`` until ``duration`` seconds have passed (None: until Ctrl-C)."""

@@ -574,32 +574,37 @@ class _Client:
                     await self.stream.reset()
 
 
-def _quiet_libp2p_logs(level: int) -> None:
+def quiet_libp2p_logs(level: int = logging.INFO) -> None:
     """py-libp2p logs failed dials at ERROR and its auto-connector at INFO every few seconds,
     and its logger does not propagate: keep it at WARNING unless debugging."""
     lg = logging.getLogger("libp2p")
     lg.setLevel(max(level, logging.WARNING) if level > logging.DEBUG else logging.DEBUG)
     for name in ("libp2p.network.swarm", "libp2p.host.basic_host", "libp2p.pubsub.pubsub",
-                 "libp2p.pubsub.gossipsub"):
+                 "libp2p.pubsub.gossipsub", "libp2p.network.auto_connector"):
         logging.getLogger(name).setLevel(logging.CRITICAL if level > logging.DEBUG
                                          else logging.DEBUG)
+
+
+def make_host(key_pair: Any, listen: list[multiaddr.Multiaddr]) -> Any:
+    """A libp2p host with the transports of every DaoliCloud host (shared/LIBP2P_NOTES.md):
+    TCP, Noise only (the default host also accepts plaintext), Yamux; not yet running."""
+    return new_host(
+        key_pair=key_pair,
+        sec_opt={NOISE_PROTOCOL_ID: NoiseTransport(
+            key_pair, noise_privkey=create_x25519_key_pair().private_key)},
+        muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
+        listen_addrs=listen,
+    )
 
 
 @asynccontextmanager
 async def open_p2p(config: NetConfig, handler: NetHandler,
                    log_level: int = logging.INFO) -> AsyncIterator[P2P]:
     """Start the host, subscribe, begin dialling; leave the block to stop everything."""
-    _quiet_libp2p_logs(log_level)
+    quiet_libp2p_logs(log_level)
     net = P2P(config, handler)
-    kp = net.key_pair
     listen = [multiaddr.Multiaddr(config.listen)]
-    host = new_host(
-        key_pair=kp,
-        sec_opt={NOISE_PROTOCOL_ID: NoiseTransport(
-            kp, noise_privkey=create_x25519_key_pair().private_key)},
-        muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
-        listen_addrs=listen,
-    )
+    host = make_host(net.key_pair, listen)
     net.host = host
     d, d_low, d_high = GOSSIP_DEGREE
     router = GossipSub([PROTOCOL_ID_V11], d, d_low, d_high, heartbeat_interval=HEARTBEAT_S,
@@ -632,4 +637,5 @@ def peer_addr(listen_addrs: Sequence[str]) -> str | None:
     return next(iter(listen_addrs), None)
 
 
-__all__ = ["P2P", "Inbound", "NetConfig", "NetHandler", "open_p2p", "peer_addr"]
+__all__ = ["P2P", "Inbound", "NetConfig", "NetHandler", "make_host", "open_p2p", "peer_addr",
+           "quiet_libp2p_logs"]
