@@ -51,8 +51,12 @@ name = "bob"
             return a.account(addr).balance
 
         def final_at(client: Client, txid: bytes) -> int:
+            """The height ``txid`` is final at, once both nodes have stored it (balances are
+            read from one node, the next step may go through the other)."""
             height = client.wait_for_tx(txid, timeout=60).height
             assert height is not None
+            for other in (a, b):
+                assert other.wait_for_tx(txid, timeout=60).height == height
             return height
 
         a0, b0 = bal(a_addr), bal(b_addr)
