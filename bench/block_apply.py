@@ -1,27 +1,26 @@
-"""Block application with and without ``verified_txs`` (verify each signature once per node).
+"""Block application with and without ``verified_txs`` (verify each signature once per node);
+part of the harness's ``ledger`` scenario.
 
-Builds one block of N signed transfers (default 1,000) between funded accounts and times
-``daoli.core.ledger.apply_block`` on it (state root checked, header, ticket and certificate
-signatures verified) in three ways:
+One run (:func:`one_run`) builds one block of ``txs`` signed transfers (default 1,000)
+between funded accounts and times ``daoli.core.ledger.apply_block`` on it (state root
+checked, header, ticket and certificate signatures verified) in three ways:
 
-- ``verify all``: every transaction signature verified, as before;
-- ``verified_txs``: every id in the set (the mempool verified them at admission), so none
-  is verified again;
-- ``cold cache``: admission through a ``CachingVerifier`` (N ECDSA verifications) followed
-  by the apply with its ``verified_tx_ids``: the total a node pays per transaction now.
+- ``apply_verify_all_ms``: every transaction signature verified, as before;
+- ``apply_verified_txs_ms``: every id in the set (the mempool verified them at admission),
+  so none is verified again; ``speedup`` is the first over this one;
+- ``admit_then_apply_ms``: admission through a ``CachingVerifier`` (``txs`` ECDSA
+  verifications) followed by the apply with its ``verified_tx_ids``: the total a node pays
+  per block's transactions now.
 
-Prints medians of several runs and the machine. ``--json`` prints one object.
+Medians, min and max over several runs, with the machine named, come from the harness:
 
-    python bench/block_apply.py [--runs 5] [--txs 1000] [--json]
+    python -m bench ledger [--runs 3] [--ledger-txs 1000]
+
+(``python bench/block_apply.py ...`` is the same command.)
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -99,74 +98,34 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t
 
 
-def machine() -> dict[str, object]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform(), "node": platform.node()}
+def one_run(txs: int = 1_000) -> dict[str, float]:
+    """One timing of each way (building the block is not timed); each on a freshly decoded
+    block, so no cached ids or encodings carry over from one to the next."""
+    if txs < 1:
+        raise ValueError("the block-apply benchmark needs txs >= 1")
+    genesis, state, data = setup(txs)
+    block = Block.decode(data)
+    full = timed(lambda: apply_block(state, state.acc, genesis, block))
+    block = Block.decode(data)
+    ids = frozenset(tx.id for tx in block.payload)
+    skip = timed(lambda: apply_block(state, state.acc, genesis, block, verified_txs=ids))
+    block = Block.decode(data)
+    verifier = CachingVerifier(EcdsaVerifier())
+
+    def admit_then_apply() -> None:
+        for tx in block.payload:
+            if not verifier.tx(tx):
+                raise RuntimeError("a benchmark transaction did not verify")
+        apply_block(state, state.acc, genesis, block, verified_txs=verifier.verified_tx_ids)
+
+    cold = timed(admit_then_apply)
+    return {"apply_verify_all_ms": full * 1e3, "apply_verified_txs_ms": skip * 1e3,
+            "admit_then_apply_ms": cold * 1e3, "speedup": full / skip,
+            "apply_verified_txs_per_s": txs / skip}
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--txs", type=int, default=1_000)
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
-    if args.runs < 1 or args.txs < 1:
-        ap.error("need --runs >= 1 and --txs >= 1")
-    log = (lambda *a: None) if args.json else (lambda *a: print(*a, file=sys.stderr))
-    log(f"building a block of {args.txs} signed transfers ...")
-    genesis, state, data = setup(args.txs)
+if __name__ == "__main__":  # python bench/block_apply.py: the harness's ``ledger`` scenario
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.__main__ import main
 
-    full, skip, cold = [], [], []
-    for run in range(args.runs):
-        # a freshly decoded block each time: no cached ids or encodings carried over
-        block = Block.decode(data)
-        full.append(timed(lambda b=block: apply_block(state, state.acc, genesis, b)))
-        block = Block.decode(data)
-        ids = frozenset(tx.id for tx in block.payload)
-        skip.append(timed(lambda b=block, ids=ids: apply_block(state, state.acc, genesis, b,
-                                                               verified_txs=ids)))
-        block = Block.decode(data)
-        verifier = CachingVerifier(EcdsaVerifier())
-
-        def admit_then_apply(b: Block = block, v: CachingVerifier = verifier) -> None:
-            for tx in b.payload:
-                if not v.tx(tx):
-                    raise SystemExit("a benchmark transaction did not verify")
-            apply_block(state, state.acc, genesis, b, verified_txs=v.verified_tx_ids)
-
-        cold.append(timed(admit_then_apply))
-        log(f"run {run + 1}/{args.runs}: verify all {full[-1] * 1e3:.1f} ms, "
-            f"verified_txs {skip[-1] * 1e3:.1f} ms, admit + apply {cold[-1] * 1e3:.1f} ms")
-    f_m, s_m, c_m = (statistics.median(x) for x in (full, skip, cold))
-    out = {
-        "machine": machine(), "runs": args.runs, "txs_per_block": args.txs,
-        "apply_verify_all_ms": round(f_m * 1e3, 2),
-        "apply_verified_txs_ms": round(s_m * 1e3, 2),
-        "admit_then_apply_ms": round(c_m * 1e3, 2),
-        "speedup": round(f_m / s_m, 2),
-    }
-    if args.json:
-        print(json.dumps(out, sort_keys=True))
-    else:
-        m = out["machine"]
-        print(f"machine: {m['node']}: {m['cpu']}, {m['cores']} cores, Python {m['python']}")
-        print(f"medians of {args.runs} runs, apply_block on a block of {args.txs} transfers:")
-        print(f"  every signature verified   {f_m * 1e3:>9.1f} ms  "
-              f"({args.txs / f_m:>9,.0f} tx/s)")
-        print(f"  with verified_txs          {s_m * 1e3:>9.1f} ms  "
-              f"({args.txs / s_m:>9,.0f} tx/s)  x{f_m / s_m:.1f}")
-        print(f"  admission + apply (cold)   {c_m * 1e3:>9.1f} ms  "
-              f"(what a node now pays per block's transactions, once)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(["ledger", *sys.argv[1:]]))

@@ -1,29 +1,29 @@
-"""Ledger benchmark (issue 2, item 9).
+"""``ledger`` (with :mod:`bench.block_apply`): the ledger alone, on one core (issue 2, item 9).
 
-Measures, on one core:
-- raw coincurve verify rate: ``PublicKey(pk).verify(der_sig, digest)`` over distinct keys;
-- transfers applied per second including signature verification: a block of 1,000 signed
-  transfers between existing accounts, decoded from its bytes and applied by
-  ``daoli.core.ledger.apply_block`` (state root checked), as a node does on receipt;
-- blocks of 1,000 transfers committed per second: decode + apply + one LMDB write
-  transaction per block (``daoli.store.BlockStore.commit_block``), fsync on.
+One run (:func:`one_run`) measures, on one core:
 
-Target: transfers/s >= 60 % of the raw verify rate. Prints medians of several runs and the
-machine. ``--json`` prints one object.
+- ``raw_verify_per_s``: raw coincurve verifications, ``PublicKey(pk).verify(der_sig,
+  digest)``, over ``txs`` distinct keys;
+- ``transfers_applied_per_s``: a block of ``txs`` signed transfers between existing
+  accounts, decoded from its bytes and applied by ``daoli.core.ledger.apply_block`` (every
+  signature and the state root checked), as a node does on receipt; ``ratio_to_raw`` is its
+  share of the raw rate (target >= 0.6: the ledger must not cost more than the signatures);
+- ``blocks_committed_per_s``: ``blocks`` such blocks decoded, applied and each committed in
+  one LMDB write transaction (``daoli.store.BlockStore.commit_block``, fsync on), and
+  ``commit_block_ms``, the median time of ``commit_block`` alone.
 
-    python bench/ledger.py [--runs 7] [--blocks 10] [--txs 1000] [--json]
+Medians, min and max over several runs, with the machine named, come from the harness:
+
+    python -m bench ledger [--runs 3] [--ledger-txs 1000] [--ledger-blocks 10]
+
+(``python bench/ledger.py ...`` is the same command.)
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
-import os
-import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -53,6 +53,8 @@ def secret(i: int) -> bytes:
 
 
 def raw_verify_rate(n: int) -> float:
+    """Verifications per second of bare coincurve over ``n`` distinct keys and digests: the
+    ceiling no Python code around it can beat."""
     items = []
     for i in range(n):
         key = PrivateKey(secret(i))
@@ -61,7 +63,7 @@ def raw_verify_rate(n: int) -> float:
     t = time.perf_counter()
     for pub, sig, digest in items:
         if not PublicKey(pub).verify(sig, digest, hasher=None):
-            raise SystemExit("raw verify failed")
+            raise RuntimeError("raw verify failed")
     return n / (time.perf_counter() - t)
 
 
@@ -123,94 +125,48 @@ def bench_apply(builder: ChainBuilder, base: MemoryState, block_bytes: bytes) ->
     return time.perf_counter() - t
 
 
-def bench_commit(builder: ChainBuilder) -> tuple[float, float]:
-    """(blocks/s for decode+apply+commit, median ms of commit_block alone)."""
+def bench_commit(builder: ChainBuilder, root: Path) -> tuple[float, float]:
+    """(blocks/s for decode+apply+commit, median ms of commit_block alone), on a fresh
+    store under ``root``."""
     commit_times = []
-    with tempfile.TemporaryDirectory(prefix="daoli-bench-") as tmp:
-        store = BlockStore.open(Path(tmp) / "data")
-        try:
-            store.init_genesis(builder.genesis, genesis_diff(builder.genesis))
-            t = time.perf_counter()
-            for data in builder.blocks:
-                block = Block.decode(data)
-                result = apply_block(store, store.state_acc, builder.genesis, block)
-                c = time.perf_counter()
-                store.commit_block(block, None, result.diff)
-                commit_times.append(time.perf_counter() - c)
-            elapsed = time.perf_counter() - t
-        finally:
-            store.close()
+    store = BlockStore.open(root / "data")
+    try:
+        store.init_genesis(builder.genesis, genesis_diff(builder.genesis))
+        t = time.perf_counter()
+        for data in builder.blocks:
+            block = Block.decode(data)
+            result = apply_block(store, store.state_acc, builder.genesis, block)
+            c = time.perf_counter()
+            store.commit_block(block, None, result.diff)
+            commit_times.append(time.perf_counter() - c)
+        elapsed = time.perf_counter() - t
+    finally:
+        store.close()
     return len(builder.blocks) / elapsed, statistics.median(commit_times) * 1e3
 
 
-def machine() -> dict[str, object]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform()}
-
-
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=7)
-    ap.add_argument("--blocks", type=int, default=10)
-    ap.add_argument("--txs", type=int, default=1_000)
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
-    if args.runs < 1 or args.blocks < 2 or args.txs < 1:
-        ap.error("need --runs >= 1, --blocks >= 2, --txs >= 1")
-
-    log = (lambda *a: None) if args.json else (lambda *a: print(*a, file=sys.stderr))
-    log(f"building {args.blocks} blocks of {args.txs} signed transfers ...")
-    builder = ChainBuilder(args.txs)
-    for _ in range(args.blocks):
+def one_run(root: Path, txs: int = 1_000, blocks: int = 10) -> dict[str, float]:
+    """One measurement of each figure in the module docstring (building the chain, about
+    ``blocks x txs`` signatures, is not timed)."""
+    if txs < 1 or blocks < 2:
+        raise ValueError("the ledger benchmark needs txs >= 1 and blocks >= 2")
+    builder = ChainBuilder(txs)
+    for _ in range(blocks):
         builder.next_block()
-    # state after block 1, so block 2 moves existing balances between existing accounts
+    # the state after block 1, so block 2 moves existing balances between existing accounts
     base = MemoryState()
     base.apply(genesis_diff(builder.genesis))
     base.apply(apply_block(base, base.acc, builder.genesis, Block.decode(builder.blocks[0])).diff)
-
-    raw, applied, commits, commit_ms = [], [], [], []
-    for run in range(args.runs):
-        raw.append(raw_verify_rate(args.txs))
-        applied.append(args.txs / bench_apply(builder, base, builder.blocks[1]))
-        bps, cms = bench_commit(builder)
-        commits.append(bps)
-        commit_ms.append(cms)
-        log(f"run {run + 1}/{args.runs}: raw {raw[-1]:,.0f}/s  applied {applied[-1]:,.0f} tx/s"
-            f"  committed {commits[-1]:.1f} blocks/s")
-    raw_m, app_m = statistics.median(raw), statistics.median(applied)
-    out = {
-        "machine": machine(),
-        "runs": args.runs,
-        "txs_per_block": args.txs,
-        "raw_verify_per_s": round(raw_m),
-        "transfers_applied_per_s": round(app_m),
-        "ratio_to_raw": round(app_m / raw_m, 3),
-        "target_ratio": 0.6,
-        "meets_target": app_m >= 0.6 * raw_m,
-        "blocks_committed_per_s": round(statistics.median(commits), 2),
-        "commit_block_ms": round(statistics.median(commit_ms), 2),
-    }
-    if args.json:
-        print(json.dumps(out, sort_keys=True))
-    else:
-        m = out["machine"]
-        print(f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}")
-        print(f"medians of {args.runs} runs, blocks of {args.txs} transfers:")
-        print(f"  raw coincurve verify      {raw_m:>10,.0f} /s")
-        print(f"  transfers applied         {app_m:>10,.0f} /s  ({app_m / raw_m:.0%} of raw; "
-              f"target 60%: {'met' if out['meets_target'] else 'NOT met'})")
-        print(f"  blocks committed to LMDB  {out['blocks_committed_per_s']:>10} /s "
-              f"(decode + apply + commit; commit alone {out['commit_block_ms']} ms)")
-    return 0
+    raw = raw_verify_rate(txs)
+    applied = txs / bench_apply(builder, base, builder.blocks[1])
+    bps, commit_ms = bench_commit(builder, root)
+    return {"txs_per_block": txs, "raw_verify_per_s": raw, "transfers_applied_per_s": applied,
+            "ratio_to_raw": applied / raw, "blocks_committed_per_s": bps,
+            "commit_block_ms": commit_ms}
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # python bench/ledger.py: the harness's ``ledger`` scenario
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.__main__ import main
+
+    raise SystemExit(main(["ledger", *sys.argv[1:]]))

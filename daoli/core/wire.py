@@ -30,7 +30,7 @@ from functools import cached_property
 from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 
 from daoli.core import encoding as enc
-from daoli.core.block import Block, Header
+from daoli.core.block import MAX_PAYLOAD_TXS, MAX_PAYROLL, Block, Header
 from daoli.core.genesis import CHAIN_ID_RE
 from daoli.core.params import ChainParams
 from daoli.core.reasons import DropReason
@@ -60,6 +60,7 @@ __all__ = [
     "BlockReply",
     "BlockRequest",
     "BytesLike",
+    "CompactProposal",
     "Frame",
     "FrameDecoder",
     "GossipMessage",
@@ -449,6 +450,83 @@ class ProposalHeader(GossipMessage):
 
 
 @dataclass(frozen=True)
+class CompactProposal(GossipMessage):
+    """``[39, header, [tx_id, ...], [ticket, ...], last_commit | null]``: a proposal too
+    large for one gossip message, with its payload as transaction ids (the idea of Bitcoin's
+    BIP 152). Receivers rebuild the block from their mempools, where a transaction gossiped
+    before is already decoded and verified, and fetch the whole block with a
+    :class:`BlockRequest` only when one is missing. Replaces :class:`ProposalHeader` when it
+    fits, which it does for up to about 15,000 transactions."""
+
+    TYPE: ClassVar[int] = 39
+    NAME: ClassVar[str] = "compact_proposal"
+    KIND: ClassVar[str] = "block"
+    header: Header
+    tx_ids: tuple[bytes, ...]
+    payroll: tuple[Ticket, ...]
+    last_commit: CommitCertificate | None
+
+    def __post_init__(self) -> None:
+        if len(set(self.tx_ids)) != len(self.tx_ids):
+            raise WireError(DropReason.DUPLICATE_IN_BATCH, f"{self.NAME}: repeats a tx id")
+
+    @classmethod
+    def of(cls, block: Block) -> CompactProposal:
+        return cls(block.header, tuple(tx.id for tx in block.payload), block.payroll,
+                   block.last_commit)
+
+    @property
+    def block_id(self) -> bytes:
+        return self.header.id
+
+    def rebuild(self, lookup: Any) -> Block | list[bytes]:
+        """The block, with ``lookup(tx_id)`` giving each transaction (or None); else the ids
+        it could not find. The caller checks the rebuilt block's roots against its header
+        (:meth:`Block.roots_match`) before trusting the ids a relay handed it."""
+        txs: list[Transaction] = []
+        missing: list[bytes] = []
+        for txid in self.tx_ids:
+            tx = lookup(txid)
+            if tx is None:
+                missing.append(txid)
+            elif not missing:
+                txs.append(tx)
+        if missing:
+            return missing
+        return Block(self.header, tuple(txs), self.payroll, self.last_commit)
+
+    def to_fields(self) -> list[Any]:
+        return [self.TYPE, self.header.to_fields(), list(self.tx_ids),
+                [t.to_fields() for t in self.payroll],
+                None if self.last_commit is None else self.last_commit.to_fields()]
+
+    def _assemble(self) -> bytes:
+        parts = [enc.array_header(5), enc.encode(self.TYPE), self.header.encoded,
+                 enc.array_header(len(self.tx_ids))]
+        head = enc.encode(bytes(32))[:-32]  # the byte-string head of a 32-byte id
+        parts.extend(head + i for i in self.tx_ids)
+        parts.append(enc.array_header(len(self.payroll)))
+        parts.extend(t.encoded for t in self.payroll)
+        parts.append(enc.encode(None) if self.last_commit is None else self.last_commit.encoded)
+        return b"".join(parts)
+
+    @classmethod
+    def from_fields(cls, f: list[Any]) -> CompactProposal:
+        enc.expect_len(f, 5, cls.NAME)
+        header = _header_field(f[1], "compact_proposal.header")
+        ids = tuple(enc.fixed_bytes(x, 32, "compact_proposal.tx_id")
+                    for x in enc.array(f[2], MAX_PAYLOAD_TXS, "compact_proposal.tx_ids"))
+        payroll = tuple(
+            enc.object_from_fields(x, Ticket.TYPE, Ticket.from_fields, "compact_proposal.payroll")
+            for x in enc.array(f[3], MAX_PAYROLL, "compact_proposal.payroll"))
+        last_commit = None if f[4] is None else _cert_field(f[4], "compact_proposal.last_commit")
+        return cls(header, ids, payroll, last_commit)
+
+    def _check(self, ctx: _Context) -> None:
+        ctx.chain(self.header.chain_id, self.NAME)
+
+
+@dataclass(frozen=True)
 class Announce(GossipMessage):
     """``[37, block, certificate]``: a finalized block with the certificate that finalized
     it (what a laggard at the last height has to go on)."""
@@ -516,11 +594,19 @@ class AnnounceHeader(GossipMessage):
 
 def block_message(block: Block, certificate: CommitCertificate | None = None) -> GossipMessage:
     """What to publish on the block topic: the whole block when the message fits in
-    MAX_GOSSIP_BYTES, else its header. With a certificate it is an announcement of a
-    finalized block, without one a proposal."""
+    MAX_GOSSIP_BYTES; else, for a proposal, its :class:`CompactProposal` when that fits,
+    and otherwise its header. With a certificate it is an announcement of a finalized block,
+    without one a proposal."""
     size = 1 + _TAG_LEN + len(block.encoded)
     if certificate is None:
-        return Proposal(block) if size <= MAX_GOSSIP_BYTES else ProposalHeader(block.header)
+        if size <= MAX_GOSSIP_BYTES:
+            return Proposal(block)
+        try:
+            compact = CompactProposal.of(block)
+            _ = compact.encoded  # checked against MAX_GOSSIP_BYTES
+        except WireError:  # too many ids, or a payload repeating one (an invalid block)
+            return ProposalHeader(block.header)
+        return compact
     if size + len(certificate.encoded) <= MAX_GOSSIP_BYTES:
         return Announce(block, certificate)
     return AnnounceHeader(block.header, certificate)
@@ -745,8 +831,8 @@ class BlockReply(Reply):
 
 MESSAGE_TYPES: dict[int, type[Message]] = {
     m.TYPE: m for m in (TxBatch, TicketBatch, VoteBatch, Proposal, ProposalHeader, Announce,
-                        AnnounceHeader, StatusRequest, StatusReply, SyncRequest, SyncReply,
-                        BlockRequest, BlockReply)
+                        AnnounceHeader, CompactProposal, StatusRequest, StatusReply,
+                        SyncRequest, SyncReply, BlockRequest, BlockReply)
 }
 """Every wire message by type tag."""
 

@@ -21,6 +21,7 @@ Only the latest height is kept: a finalized height can never be voted on again.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar
 
 from daoli.core import encoding as enc
@@ -45,6 +46,17 @@ class SignState(enc.ProtocolObject):
     def to_fields(self) -> list[Any]:
         return [self.TYPE, self.height, [v.to_fields() for v in self.votes],
                 [b.to_fields() for b in self.proposals]]
+
+    @cached_property
+    def encoded(self) -> bytes:
+        """Assembled from the votes' and blocks' cached encodings (equal to
+        ``encode(to_fields())``): the node writes this on every vote, and re-encoding a
+        proposal's thousands of transactions each time held its loop for a tenth of a second
+        under load."""
+        return b"".join([enc.array_header(4), enc.encode(self.TYPE), enc.encode(self.height),
+                         enc.array_header(len(self.votes)), *(v.encoded for v in self.votes),
+                         enc.array_header(len(self.proposals)),
+                         *(b.encoded for b in self.proposals)])
 
     @classmethod
     def from_fields(cls, f: list[Any]) -> SignState:

@@ -35,6 +35,7 @@ import hashlib
 import logging
 import math
 import random
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -47,11 +48,12 @@ from libp2p import new_host
 from libp2p.crypto.secp256k1 import create_new_key_pair
 from libp2p.crypto.x25519 import create_new_key_pair as create_x25519_key_pair
 from libp2p.custom_types import TProtocol
+from libp2p.exceptions import ValidationError
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.pb import rpc_pb2
-from libp2p.pubsub.pubsub import Pubsub
+from libp2p.pubsub.pubsub import Pubsub, ValidationResult
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
@@ -154,10 +156,46 @@ def msg_id(msg: rpc_pb2.Message) -> bytes:
     return hashlib.sha256(msg.from_id + b"/" + msg.seqno).digest()
 
 
+PEER_QUEUE_RPCS = 256
+"""Outbound RPCs queued per peer. py-libp2p 0.8.1 keeps 32 and drops what does not fit,
+silently: under a few thousand transactions a second, batches filled the queues and tickets
+and votes queued after them were dropped, reaching peers only by the next heartbeat's gossip
+(up to a second late, after their draw had closed)."""
+
+
+class _Queues(dict[Any, Any]):
+    """``Pubsub.peer_queues``, giving each new per-peer queue PEER_QUEUE_RPCS places."""
+
+    def __setitem__(self, peer: Any, queue: Any) -> None:
+        inner = getattr(queue, "_queue", None)
+        if inner is not None and hasattr(inner, "max_size"):
+            inner.max_size = max(inner.max_size, PEER_QUEUE_RPCS)
+        super().__setitem__(peer, queue)
+
+
+class _DaoliGossipSub(GossipSub):
+    """GossipSub sending consensus messages (tickets, votes, blocks) ahead of transaction
+    batches: the per-peer queue's priority lane, which the library keeps for control
+    messages, also carries them (a ticket is useless once its draw closed, a transaction
+    waits for the next block anyway)."""
+
+    urgent_topics: frozenset[str] = frozenset()
+
+    def send_rpc(self, peer_id: ID, rpc: rpc_pb2.RPC, priority: bool = False) -> None:
+        if not priority and rpc.publish and all(
+                t in self.urgent_topics for m in rpc.publish for t in m.topicIDs):
+            priority = True
+        super().send_rpc(peer_id, rpc, priority)
+
+
 class _GuardedPubsub(Pubsub):
     """Pubsub whose stream handler and message pipeline never raise into the host."""
 
     net: P2P | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.peer_queues = _Queues(self.peer_queues)
 
     async def stream_handler(self, stream: Any) -> None:
         peer = str(stream.muxed_conn.peer_id)
@@ -173,7 +211,41 @@ class _GuardedPubsub(Pubsub):
             with contextlib.suppress(Exception):
                 self._handle_dead_peer(stream.muxed_conn.peer_id)
 
+    async def validate_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
+        """The library's validation, for the synchronous validators this node registers,
+        without its cost on refusal: py-libp2p 0.8.1 formats the whole protobuf message into
+        every ValidationError (``f"... msg={msg}"``), which made refused duplicates of large
+        messages about a tenth of a loaded node's CPU. Results are cached by message id as
+        the library does."""
+        mid = self._msg_id_constructor(msg)
+        cached = self.validation_cache.get(mid)
+        if cached is not None:
+            if not cached.is_valid:
+                raise ValidationError("refused before")
+            return
+        ok = True
+        for tv in self.get_msg_validators(msg):
+            if tv.is_async:  # none registered by this node; kept correct if one ever is
+                await super().validate_msg(msg_forwarder, msg)
+                return
+            if not tv.validator(msg_forwarder, msg):
+                ok = False
+                break
+        self.validation_cache.put(mid, ValidationResult(is_valid=ok, timestamp=time.time(),
+                                                        error_message=None if ok else
+                                                        "refused by a topic validator"))
+        if not ok:
+            raise ValidationError("refused by a topic validator")
+
     async def push_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
+        net = self.net
+        if (net is not None and msg_forwarder != self.my_id and not self._is_msg_seen(msg)
+                and net.known_content(msg.data)):
+            # the same bytes again under another origin or sequence number: refused here,
+            # before the library logs the whole payload in hex on its refusal path
+            net.handler.dropped(str(msg_forwarder), DropReason.DUPLICATE,
+                                net.kind_of(msg))
+            return
         try:
             await super().push_msg(msg_forwarder, msg)
         except (trio.Cancelled, KeyboardInterrupt):
@@ -330,6 +402,12 @@ class P2P:
                 return False
 
         return validate
+
+    def known_content(self, data: bytes) -> bool:
+        return hashlib.sha256(data).digest() in self._contents
+
+    def kind_of(self, msg: rpc_pb2.Message) -> str:
+        return next((self._kind_of[t] for t in msg.topicIDs if t in self._kind_of), "unknown")
 
     def _remember(self, digest: bytes) -> None:
         contents = self._contents
@@ -607,9 +685,11 @@ async def open_p2p(config: NetConfig, handler: NetHandler,
     host = make_host(net.key_pair, listen)
     net.host = host
     d, d_low, d_high = GOSSIP_DEGREE
-    router = GossipSub([PROTOCOL_ID_V11], d, d_low, d_high, heartbeat_interval=HEARTBEAT_S,
-                       adaptive_gossip_enabled=False, spam_protection_enabled=False,
-                       eclipse_protection_enabled=False, max_messages_per_topic_per_second=math.inf)
+    router = _DaoliGossipSub([PROTOCOL_ID_V11], d, d_low, d_high,
+                             heartbeat_interval=HEARTBEAT_S, adaptive_gossip_enabled=False,
+                             spam_protection_enabled=False, eclipse_protection_enabled=False,
+                             max_messages_per_topic_per_second=math.inf)
+    router.urgent_topics = frozenset(t for k, t in net.topics.items() if k != "tx")
     pubsub = _GuardedPubsub(host, router, msg_id_constructor=msg_id,
                             max_inbound_rpc_size=wire.MAX_GOSSIP_BYTES + 64 * 1024)
     pubsub.net = net

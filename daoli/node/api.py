@@ -1001,9 +1001,17 @@ async def _until_disconnect(receive: Receive, scope: trio.CancelScope) -> None:
 
 
 def _sse_message(batch: list[tuple[str, dict[str, Any]]]) -> Message:
-    body = b"".join(b"event: " + kind.encode("ascii", "replace") + b"\ndata: " + _dumps(data)
-                    + b"\n\n" for kind, data in batch)
-    return {"type": "http.response.body", "body": body, "more_body": True}
+    """A ``block`` item is written as its block event followed by one ``tx`` event per
+    transaction (the node queues one item per block)."""
+    parts: list[bytes] = []
+    for kind, data in batch:
+        parts.append(b"event: " + kind.encode("ascii", "replace") + b"\ndata: " + _dumps(data)
+                     + b"\n\n")
+        if kind == "block":
+            height = data.get("height")
+            parts.extend(b"event: tx\ndata: " + _dumps({"id": txid, "height": height})
+                         + b"\n\n" for txid in data.get("txs") or ())
+    return {"type": "http.response.body", "body": b"".join(parts), "more_body": True}
 
 
 # --- the app --------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ METRIC_NAMES = (
     "daoli_height", "daoli_round", "daoli_peers", "daoli_mempool_txs",
     "daoli_rounds_per_height", "daoli_dropped_total", "daoli_txs_finalized_total",
     "daoli_block_apply_seconds", "daoli_blocks_finalized_total",
+    "daoli_compact_proposals_total",
 )
 """Every metric family this module exposes, as it appears in the text format."""
 
@@ -56,6 +57,12 @@ class NodeMetrics:
                                 buckets=APPLY_BUCKETS, registry=r)
         self._blocks = Counter("daoli_blocks_finalized", "Blocks finalized by this node.",
                                registry=r)
+        self._compact = Counter("daoli_compact_proposals",
+                                "Compact proposals received, by whether the mempool held "
+                                "every transaction (rebuilt) or the block was fetched.",
+                                ["outcome"], registry=r)
+        for outcome in ("rebuilt", "fetched"):
+            self._compact.labels(outcome=outcome)
         self._reasons = frozenset(reason.value for reason in DropReason)
         # Every known reason shows from the start at 0, so rate() works from the first drop.
         for reason in sorted(self._reasons | {OTHER_REASON}):
@@ -87,6 +94,9 @@ class NodeMetrics:
 
     def block_applied(self, seconds: float) -> None:
         self._apply.observe(seconds)
+
+    def compact_proposal(self, rebuilt: bool) -> None:
+        self._compact.labels(outcome="rebuilt" if rebuilt else "fetched").inc()
 
     def block_finalized(self) -> None:
         self._blocks.inc()

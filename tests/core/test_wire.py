@@ -30,7 +30,7 @@ from hypothesis.strategies import SearchStrategy
 from daoli.core import encoding as enc
 from daoli.core import lottery
 from daoli.core import wire as w
-from daoli.core.block import Block, Header
+from daoli.core.block import Block, Header, payload_root
 from daoli.core.hashing import sha256
 from daoli.core.reasons import DropReason
 from daoli.core.ticket import Ticket
@@ -161,6 +161,8 @@ MESSAGE_STRATEGIES: dict[type[w.Message], SearchStrategy[Any]] = {
     w.VoteBatch: _batch(w.VoteBatch, votes(same_chain)),
     w.Proposal: blocks(same_chain, max_txs=3, max_payroll=2).map(w.Proposal),
     w.ProposalHeader: headers(same_chain).map(w.ProposalHeader),
+    w.CompactProposal: blocks(same_chain, max_txs=3, max_payroll=2).filter(
+        lambda b: len({t.id for t in b.payload}) == len(b.payload)).map(w.CompactProposal.of),
     w.Announce: certified_blocks().map(lambda bc: w.Announce(*bc)),
     w.AnnounceHeader: certified_blocks().map(lambda bc: w.AnnounceHeader(bc[0].header, bc[1])),
     w.StatusRequest: st.just(w.StatusRequest()),
@@ -289,7 +291,8 @@ def test_messages_round_trip_through_frames(items: list[tuple[int, w.Message]],
 def test_type_tags_are_pinned_and_clear_of_protocol_objects() -> None:
     assert {t: c.__name__ for t, c in w.MESSAGE_TYPES.items()} == {
         32: "TxBatch", 33: "TicketBatch", 34: "VoteBatch", 35: "Proposal",
-        36: "ProposalHeader", 37: "Announce", 38: "AnnounceHeader", 40: "StatusRequest",
+        36: "ProposalHeader", 37: "Announce", 38: "AnnounceHeader", 39: "CompactProposal",
+        40: "StatusRequest",
         41: "StatusReply", 42: "SyncRequest", 43: "SyncReply", 44: "BlockRequest",
         45: "BlockReply"}
     assert all(24 <= t < 256 for t in w.MESSAGE_TYPES)  # a two-byte head, as _TAG_LEN says
@@ -369,7 +372,8 @@ def test_each_topic_and_protocol_takes_its_own_messages_only() -> None:
     samples: list[w.Message] = [
         w.TxBatch((transfer(),)), w.TicketBatch((ticket(),)), w.VoteBatch((vote(),)),
         w.Proposal(b), w.ProposalHeader(b.header), w.Announce(b, certify(b)),
-        w.AnnounceHeader(b.header, certify(b)), w.StatusRequest(), w.StatusReply(CID, H, 0, H),
+        w.AnnounceHeader(b.header, certify(b)), w.CompactProposal.of(b), w.StatusRequest(),
+        w.StatusReply(CID, H, 0, H),
         w.SyncRequest(1, 1), w.SyncReply(()), w.BlockRequest(H), w.BlockReply(None)]
     assert {type(m) for m in samples} == set(w.MESSAGE_TYPES.values())
     for msg in samples:
@@ -391,7 +395,7 @@ def test_each_topic_and_protocol_takes_its_own_messages_only() -> None:
 
 
 def test_unknown_type_tags() -> None:
-    for tag in (0, 1, 6, 31, 39, 46, 99, 1 << 40):
+    for tag in (0, 1, 6, 31, 46, 99, 1 << 40):
         data = enc.encode([tag, []])
         for decode in DECODERS.values():
             assert reason_of(decode, data) is DropReason.UNKNOWN_TYPE
@@ -457,7 +461,7 @@ def test_wrong_chain() -> None:
         w.TicketBatch((ticket(1), ticket(2, chain_id=OTHER))),
         w.VoteBatch((vote(key=1), vote(chain_id=OTHER))),
         w.Proposal(b), w.ProposalHeader(b.header), w.Announce(b, certify(b)),
-        w.AnnounceHeader(b.header, certify(b))]
+        w.AnnounceHeader(b.header, certify(b)), w.CompactProposal.of(b)]
     for msg in wrong:
         kind = type(msg).KIND  # type: ignore[attr-defined]
         assert reason_of(w.decode_gossip, kind, msg.encode(), chain_id=CID) is (
@@ -1038,3 +1042,55 @@ def test_wire_error_is_a_decode_error_with_a_reason() -> None:
     assert err.reason is DropReason.TOO_LARGE and err.detail == "x"
     assert str(err) == "too_large: x"
     assert str(w.WireError(DropReason.STALE)) == "stale"
+
+
+# --- compact proposals ----------------------------------------------------------------------
+
+
+def _distinct_block(n: int, pad: int = 200) -> Block:
+    return block(1, tuple(transfer(i, b"p" * pad) for i in range(n)))
+
+
+def test_a_proposal_over_the_gossip_limit_goes_compact_and_rebuilds_from_a_pool() -> None:
+    b = _distinct_block(2_200)  # about 600 KB whole: over the 512 KiB limit
+    assert len(b.encoded) > w.MAX_GOSSIP_BYTES
+    msg = w.block_message(b)
+    assert isinstance(msg, w.CompactProposal)
+    assert msg.tx_ids == tuple(tx.id for tx in b.payload) and msg.block_id == b.id
+    assert len(msg.encode()) < len(b.encoded) // 5
+    back = w.decode_gossip("block", msg.encode(), chain_id=CID)
+    assert back == msg
+    pool = {tx.id: tx for tx in b.payload}
+    rebuilt = back.rebuild(pool.get)
+    assert isinstance(rebuilt, Block) and rebuilt.encoded == b.encoded and rebuilt == b
+    # a missing transaction: the ids to fetch, in payload order
+    gone = [b.payload[5].id, b.payload[700].id]
+    for txid in gone:
+        del pool[txid]
+    assert back.rebuild(pool.get) == gone
+    # a relay that swaps two ids keeps a well-formed message under the same signed header:
+    # its rebuild is another payload, which the receiver's roots check refuses
+    ids = list(msg.tx_ids)
+    ids[0], ids[1] = ids[1], ids[0]
+    forged = w.CompactProposal(msg.header, tuple(ids), msg.payroll, msg.last_commit)
+    full = {tx.id: tx for tx in b.payload}
+    out = forged.rebuild(full.get)
+    assert isinstance(out, Block) and out.id == b.id
+    assert payload_root(out.payload) != payload_root(b.payload)
+    # whole when it fits, as SPEC 7 says
+    small = _distinct_block(10)
+    assert w.block_message(small) == w.Proposal(small)
+
+
+def test_compact_proposal_refuses_repeated_ids_and_too_many() -> None:
+    b = _distinct_block(3)
+    msg = w.CompactProposal.of(b)
+    assert reason_of(lambda: w.CompactProposal(msg.header, (msg.tx_ids[0], msg.tx_ids[0]), (),
+                                               None)) is DropReason.DUPLICATE_IN_BATCH
+    raw = enc.encode([39, b.header.to_fields(), [msg.tx_ids[0]] * 2, [], None])
+    assert reason_of(w.decode_gossip, "block", raw, chain_id=CID) is DropReason.DUPLICATE_IN_BATCH
+    short = enc.encode([39, b.header.to_fields(), [b"\x00" * 31], [], None])
+    assert reason_of(w.decode_gossip, "block", short, chain_id=CID) is DropReason.MALFORMED
+    # a block with more transactions than a compact message can name is announced by header
+    huge = _distinct_block(16_500, pad=0)
+    assert isinstance(w.block_message(huge), w.ProposalHeader)

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from daoli.core.encoding import encode
 from daoli.core.ibft import TimeoutKind
 from daoli.core.reasons import DropReason
 from daoli.core.vote import NIL, PRECOMMIT, PREVOTE, Vote
@@ -253,6 +254,12 @@ def test_sign_state_round_trips_and_refuses_conflicts() -> None:
     ss = m.sign_state
     assert ss.height >= 1 and ss.votes
     assert SignState.decode(ss.encode()) == ss
+    # the assembled encoding is the canonical one, proposals included
+    blocks = list(net.hub.blocks.values())
+    assert blocks
+    with_block = SignState(blocks[0].height, (), (blocks[0],))
+    for state in (ss, with_block, SignState()):
+        assert state.encoded == encode(state.to_fields())
     v = ss.votes[0]
     other = replace(v, block_id=b"\x05" * 32)
     assert ss.prior_vote(other) == v

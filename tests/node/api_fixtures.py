@@ -207,8 +207,6 @@ class FakeNode:
         self.publish("block", {"height": block.height, "id": block.id.hex(),
                                "time_ms": block.header.time_ms, "n_txs": len(block.payload),
                                "txs": [tx.id.hex() for tx in block.payload]})
-        for tx in block.payload:
-            self.publish("tx", {"id": tx.id.hex(), "height": block.height})
 
 
 def client(app: Any, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
