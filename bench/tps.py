@@ -104,7 +104,7 @@ def _wait(what: str, cond: Any, timeout: float, every: float = 0.05) -> None:
 
 def one_run(root: Path, transfers: int = 20_000, senders: int = 100,
             manifest: Path = MANIFEST, keep: bool = False,
-            profile: Path | None = None) -> dict[str, Any]:
+            profile: Path | None = None, rate: float | None = None) -> dict[str, Any]:
     d = root / "net"
     env = clean_env()
     r = subprocess.run([*DAOLI, "--json", "devnet", "up", "--detach", str(manifest),
@@ -113,14 +113,15 @@ def one_run(root: Path, transfers: int = 20_000, senders: int = 100,
     if r.returncode != 0:
         raise RuntimeError(f"devnet up failed: {r.stderr.strip()[-2000:]}")
     try:
-        return _measure(d, transfers, senders, profile)
+        return _measure(d, transfers, senders, profile, rate)
     finally:
         subprocess.run([*DAOLI, "devnet", "down", "--dir", str(d),
                         *(["--keep-data"] if keep else [])], capture_output=True,
                        env=env, timeout=120, check=False)
 
 
-def _measure(d: Path, transfers: int, senders: int, profile: Path | None) -> dict[str, Any]:
+def _measure(d: Path, transfers: int, senders: int, profile: Path | None,
+             rate: float | None = None) -> dict[str, Any]:
     net = Devnet.load(d)
     recs = net.running()
     pids = {rec.name: rec.pid for rec in recs if rec.pid}
@@ -179,13 +180,18 @@ def _measure(d: Path, transfers: int, senders: int, profile: Path | None) -> dic
                   for s in range(i, senders, n)}
         with httpx.Client(base_url=recs[i].api, timeout=120.0,
                           headers={"Authorization": f"Bearer {net.token(recs[i])}"}) as http:
-            deadline = time.monotonic() + 600
+            start = time.monotonic()
+            deadline = start + 600
+            sent = 0
             while any(queues.values()) and time.monotonic() < deadline:
                 chunk: list[Transaction] = []
+                room = BATCH
+                if rate:  # paced: this node's share of ``rate`` so far, less what it sent
+                    room = min(BATCH, int(rate / n * (time.monotonic() - start)) - sent)
                 for s, q in queues.items():
                     limit = follower.finals_of(pubs[s]) + window
                     for tx in q:
-                        if tx.nonce >= limit or len(chunk) >= BATCH:
+                        if tx.nonce >= limit or len(chunk) >= room:
                             break
                         chunk.append(tx)
                 if not chunk:
@@ -200,6 +206,7 @@ def _measure(d: Path, transfers: int, senders: int, profile: Path | None) -> dic
                         with lock:
                             sent_at[tx.id] = t
                         done += 1
+                        sent += 1
                         q = queues[sender_index[tx.sender_pubkey]]
                         if q and q[0].id == tx.id:
                             q.popleft()

@@ -64,6 +64,14 @@ class IbftTimer:
 
 
 @dataclass(frozen=True, slots=True)
+class OwnProposalTimer:
+    """Our own round-0 proposal ``block_id`` at ``height`` may now be prevoted."""
+
+    height: int
+    block_id: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class RegossipTimer:
     """Re-gossip own votes and proposals while ``height`` is undecided."""
 

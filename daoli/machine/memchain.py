@@ -55,7 +55,7 @@ class MemoryChain:
 
     # --- ChainView ---------------------------------------------------------------------------
 
-    def check(self, block: Block) -> BlockCheck:
+    def check(self, block: Block, trust_signatures: bool = False) -> BlockCheck:
         bid = self.add(block)
         c = self.checks.get(bid)
         if c is None:

@@ -73,6 +73,7 @@ from daoli.machine.effects import (
     GossipVote,
     IbftTimer,
     MineDraw,
+    OwnProposalTimer,
     OwnTicket,
     OwnTicketsMined,
     PersistProposal,
@@ -148,6 +149,13 @@ class MachineConfig:
     """Bytes of mempool transactions a proposal may carry; None: ``max_block_bytes`` less
     64 KiB for the header, payroll and certificate."""
     max_orphans: int = MAX_ORPHANS
+    own_proposal_hold_ms: int | None = None
+    """How long our own round-0 proposal waits before it counts for our early prevote
+    (None: the chain's ``delta_ms``; 0: at once). See :meth:`NodeMachine._proposal`."""
+    trust_certificates: bool = False
+    """Sync: verify a block's commit certificate first and, when it holds, check the block
+    without verifying its transactions' signatures (the node's ``sync_trust_certificates``;
+    docs/protocol.md, "Sync trusting certificates")."""
     vote: bool = True
     """Vote (and sign proposals' precommits) when this node's key is an active trustee;
     False: follow the chain as an observer (``daoli node start --no-trustee``)."""
@@ -185,6 +193,8 @@ class NodeMachine:
         self.chain_id = genesis.chain_id
         self.gtime = genesis.genesis_time_ms
         self.close_after = p.phi_ms + p.delta_ms + 1
+        self.own_hold_ms = (p.delta_ms if self.config.own_proposal_hold_ms is None
+                            else self.config.own_proposal_hold_ms)
         self.payload_budget = (self.config.payload_budget if self.config.payload_budget
                                is not None else max(0, p.max_block_bytes - 64 * 1024))
         self.clock = AdjustedClock(p.max_drift_ms)
@@ -300,6 +310,8 @@ class NodeMachine:
             return self.on_ibft_timeout(now, timer)
         if tp is RegossipTimer:
             return self.on_regossip(now, timer.height)
+        if tp is OwnProposalTimer:
+            return self.on_own_proposal_due(now, timer.height, timer.block_id)
         if tp is SyncCheckTimer:
             return self.on_sync_check(now, timer.peer, timer.height)
         raise TypeError(f"not a machine timer: {timer!r}")
@@ -395,9 +407,12 @@ class NodeMachine:
                 out += self._vote(peer, v)
 
     def _finalize(self, block: Block, cert: CommitCertificate, round_: int,
-                  out: list[Effect]) -> None:
+                  out: list[Effect], announce: bool = True) -> None:
+        """``announce``: False for a block that came finalized from a peer (a sync reply or
+        an announcement), which the peers that sent it hold already."""
         out.append(Commit(block, cert, round_))
-        out.append(Announce(block, cert, round_))
+        if announce:
+            out.append(Announce(block, cert, round_))
         self.prev_hs = self.hs
         self.prev_cert = cert
         self.prev_round = round_
@@ -701,7 +716,24 @@ class NodeMachine:
             out.append(GossipProposal(block, PROPOSE_RELAY))
         hs = self.hs
         assert hs is not None
+        hold = self.own_hold_ms
+        if own and valid and hold and hs.round == 0 and hs.n > 1:
+            # Our own proposal joins the vote only after ``hold``: under load the draw's
+            # tickets reach trustees late, each thinks its own ticket the luckiest, and
+            # trustees that prevoted their own proposals at once split round 0. Waiting
+            # lets a luckier peer's proposal (its ticket inside) arrive first; other
+            # trustees' early prevotes, which suffice when views agree, are not delayed.
+            out.append(self._at(now + hold, OwnProposalTimer(h, bid)))
+            return out
         self._ibft(hs.on_proposal(bid, luck, valid, now), out)
+        return out
+
+    def on_own_proposal_due(self, now: float, h: int, bid: bytes) -> list[Effect]:
+        if self.halted or h != self.height or self.hs is None or bid not in self.blocks:
+            return []
+        self._tick(now)
+        out: list[Effect] = []
+        self._ibft(self.hs.on_proposal(bid, self.lucks[bid], True, self.adj()), out)
         return out
 
     def _policy_relays_proposals(self) -> bool:
@@ -934,13 +966,17 @@ class NodeMachine:
         return [RequestSync(peer, self.height)]
 
     def on_sync_reply(self, now: float, peer: Any,
-                      entries: Sequence[tuple[Block, CommitCertificate, int]]) -> list[Effect]:
+                      entries: Sequence[tuple[Block, CommitCertificate, int]],
+                      continue_sync: bool = False) -> list[Effect]:
         """Blocks and certificates a peer finalized above our tip, checked and applied in
-        order (an announcement on ``/block`` is a reply of one entry)."""
+        order (an announcement on ``/block`` is a reply of one entry). ``continue_sync``
+        (a reply to our request): when it brought blocks, ask the same peer for the next
+        ones at once rather than at its next status answer."""
         if self.halted or not self.started:
             return []
         self._tick(now)
         out: list[Effect] = []
+        applied = 0
         for block, cert, round_ in entries:
             if self.halted:
                 break
@@ -948,19 +984,33 @@ class NodeMachine:
                 continue
             if block.height > self.height or block.header.parent_id != self.tip_id:
                 break
-            chk = self.chain.check(block)
+            trust = self.config.trust_certificates
+            if trust and not self._certified(peer, block, cert, out):
+                break
+            chk = self.chain.check(block, trust_signatures=trust)
             if chk.reason is not None:
                 out.append(Dropped(peer, DropReason.INVALID_BLOCK, chk.reason))
                 break
-            try:
-                self.verifier.certificate(cert, self.chain_id, block.height, block.id,
-                                          self.chain.voters_after(self.tip_id))
-            except InvalidBlock as exc:
-                out.append(Dropped(peer, DropReason.INVALID_CERTIFICATE, str(exc)))
+            if not trust and not self._certified(peer, block, cert, out):
                 break
             out.append(Synced(block.height))
-            self._finalize(block, cert, round_, out)
+            self._finalize(block, cert, round_, out, announce=False)
+            applied += 1
+        if continue_sync and applied and not self.halted:
+            out.append(RequestSync(peer, self.height))
         return out
+
+
+    def _certified(self, peer: Any, block: Block, cert: CommitCertificate,
+                   out: list[Effect]) -> bool:
+        """``cert`` finalizes ``block`` with a quorum of the trustees after our tip."""
+        try:
+            self.verifier.certificate(cert, self.chain_id, block.height, block.id,
+                                      self.chain.voters_after(self.tip_id))
+        except InvalidBlock as exc:
+            out.append(Dropped(peer, DropReason.INVALID_CERTIFICATE, str(exc)))
+            return False
+        return True
 
 
 __all__ = ["PROPOSE_OWN", "PROPOSE_RELAY", "PROPOSE_RESEND", "MachineConfig", "NodeMachine"]

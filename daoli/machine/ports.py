@@ -40,8 +40,12 @@ class TipState(Protocol):
 class ChainView(Protocol):
     """Block validity and the states after finalized (or checked) blocks."""
 
-    def check(self, block: Block) -> BlockCheck:
+    def check(self, block: Block, trust_signatures: bool = False) -> BlockCheck:
         """Objective, time-independent validity of ``block`` on its parent's state (SPEC 4).
+
+        ``trust_signatures``: the caller verified a commit certificate for ``block`` (a
+        quorum of trustees checked it whole), so transaction signatures need no second
+        check; everything else, the state root included, is checked as always.
 
         The reason is ``UNKNOWN_PARENT`` when the parent's state is not known (yet); such a
         result must not be cached, the parent may arrive later. Time rules are the

@@ -37,10 +37,10 @@ import math
 import random
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import multiaddr
 import trio
@@ -156,6 +156,12 @@ def msg_id(msg: rpc_pb2.Message) -> bytes:
     return hashlib.sha256(msg.from_id + b"/" + msg.seqno).digest()
 
 
+CHECK_CHUNK = 32
+"""Transaction signatures checked between two checkpoints (about 2 ms)."""
+VALIDATION_TIMEOUT_S = 10.0
+"""A validation still running after this refuses the message."""
+BULK_QUEUE = 64
+"""Peers' transaction batches waiting for validation (at most 512 KiB each)."""
 PEER_QUEUE_RPCS = 256
 """Outbound RPCs queued per peer. py-libp2p 0.8.1 keeps 32 and drops what does not fit,
 silently: under a few thousand transactions a second, batches filled the queues and tickets
@@ -196,6 +202,7 @@ class _GuardedPubsub(Pubsub):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.peer_queues = _Queues(self.peer_queues)
+        self._bulk_send: trio.MemorySendChannel[tuple[ID, rpc_pb2.Message]] | None = None
 
     async def stream_handler(self, stream: Any) -> None:
         peer = str(stream.muxed_conn.peer_id)
@@ -212,8 +219,8 @@ class _GuardedPubsub(Pubsub):
                 self._handle_dead_peer(stream.muxed_conn.peer_id)
 
     async def validate_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
-        """The library's validation, for the synchronous validators this node registers,
-        without its cost on refusal: py-libp2p 0.8.1 formats the whole protobuf message into
+        """The library's validation, for the validators this node registers, without its
+        cost on refusal: py-libp2p 0.8.1 formats the whole protobuf message into
         every ValidationError (``f"... msg={msg}"``), which made refused duplicates of large
         messages about a tenth of a loaded node's CPU. Results are cached by message id as
         the library does."""
@@ -225,9 +232,14 @@ class _GuardedPubsub(Pubsub):
             return
         ok = True
         for tv in self.get_msg_validators(msg):
-            if tv.is_async:  # none registered by this node; kept correct if one ever is
-                await super().validate_msg(msg_forwarder, msg)
-                return
+            if tv.is_async:
+                with trio.move_on_after(VALIDATION_TIMEOUT_S):
+                    ok = bool(await cast(Awaitable[bool], tv.validator(msg_forwarder, msg)))
+                    if not ok:
+                        break
+                    continue
+                ok = False  # timed out
+                break
             if not tv.validator(msg_forwarder, msg):
                 ok = False
                 break
@@ -238,6 +250,29 @@ class _GuardedPubsub(Pubsub):
             raise ValidationError("refused by a topic validator")
 
     async def push_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
+        """A peer's transaction batches are validated (signatures included, before any
+        relay, as SPEC 7 asks) by one worker task in arrival order, off the stream's read
+        loop: a ticket or vote read after a burst of batches from the same peer is handled
+        at once instead of after every batch ahead of it is verified (measured under a
+        20,000-transaction burst: tickets a second late, after their draw had closed)."""
+        net = self.net
+        if (net is not None and self._bulk_send is not None and msg_forwarder != self.my_id
+                and net.bulk_topic in msg.topicIDs):
+            await self._bulk_send.send((msg_forwarder, msg))  # bounded: backpressure
+            return
+        await self._push_now(msg_forwarder, msg)
+
+    async def bulk_worker(self) -> None:
+        """Validates and delivers queued transaction batches, one at a time."""
+        send, recv = trio.open_memory_channel[tuple[ID, rpc_pb2.Message]](BULK_QUEUE)
+        self._bulk_send = send
+        try:
+            async for forwarder, msg in recv:
+                await self._push_now(forwarder, msg)
+        finally:
+            self._bulk_send = None
+
+    async def _push_now(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
         net = self.net
         if (net is not None and msg_forwarder != self.my_id and not self._is_msg_seen(msg)
                 and net.known_content(msg.data)):
@@ -368,7 +403,11 @@ class P2P:
         max_block = self.config.max_block_bytes
         me = self.peer_id
 
-        def validate(forwarder: ID, msg: rpc_pb2.Message) -> bool:
+        async def validate(forwarder: ID, msg: rpc_pb2.Message) -> bool:
+            """Asynchronous so that a transaction batch's signature checks run in chunks
+            with a checkpoint between them: every hop of a ticket or vote through this
+            process (several tasks) waits for whatever runs between two checkpoints, and a
+            whole batch of 256 checks held each hop for 15 ms."""
             peer = str(forwarder)
             try:
                 digest = hashlib.sha256(msg.data).digest()
@@ -388,15 +427,34 @@ class P2P:
                 except wire.WireError as exc:
                     self.fault(peer, exc.reason, f"{kind}: {exc}")
                     return False
-                reason = self.handler.check(kind, peer, decoded)
+                if isinstance(decoded, wire.TxBatch):
+                    items = decoded.items
+                    for i in range(0, len(items), CHECK_CHUNK):
+                        if i:
+                            await trio.sleep(0)
+                        part = items[i:i + CHECK_CHUNK]
+                        reason = self.handler.check(
+                            kind, peer, decoded if len(part) == len(items) else
+                            wire.TxBatch(part))
+                        if reason is not None:
+                            break
+                else:
+                    reason = self.handler.check(kind, peer, decoded)
                 if reason is not None:
                     self.fault(peer, reason, kind)
                     return False
+                if digest in self._contents:  # the same bytes validated meanwhile
+                    self.handler.dropped(peer, DropReason.DUPLICATE, kind)
+                    return False
                 self._remember(digest)
+                if kind != "tx":
+                    log.debug("gossip %s from %s validated", type(decoded).__name__, peer[-6:])
                 self._decoded[msg_id(msg)] = (peer, decoded)
                 while len(self._decoded) > DECODED_CACHE:
                     self._decoded.popitem(last=False)
                 return True
+            except (trio.Cancelled, KeyboardInterrupt):
+                raise
             except Exception as exc:
                 log.exception("validator for %s failed: %s", kind, exc)
                 return False
@@ -405,6 +463,10 @@ class P2P:
 
     def known_content(self, data: bytes) -> bool:
         return hashlib.sha256(data).digest() in self._contents
+
+    @property
+    def bulk_topic(self) -> str:
+        return self.topics["tx"]
 
     def kind_of(self, msg: rpc_pb2.Message) -> str:
         return next((self._kind_of[t] for t in msg.topicIDs if t in self._kind_of), "unknown")
@@ -702,10 +764,11 @@ async def open_p2p(config: NetConfig, handler: NetHandler,
         async with trio.open_nursery() as nursery:
             net.nursery = nursery
             for kind, name in net.topics.items():
-                pubsub.set_topic_validator(name, net._validator(kind), False)
+                pubsub.set_topic_validator(name, net._validator(kind), True)
                 sub = await pubsub.subscribe(name)
                 nursery.start_soon(net._drain, kind, sub)
             nursery.start_soon(net._reconnect_loop)
+            nursery.start_soon(pubsub.bulk_worker)
             try:
                 yield net
             finally:

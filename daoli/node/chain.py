@@ -57,6 +57,16 @@ class Overlay:
         return self._base.get(key)
 
 
+class _EveryId:
+    """Every transaction id, as ``verified_txs``: signatures vouched for by a certificate."""
+
+    def __contains__(self, _: object) -> bool:
+        return True
+
+
+_EVERY_ID = _EveryId()
+
+
 class StoreChain:
     """``verified_txs`` holds ids of transactions whose signature this node verified already
     (``CachingVerifier.verified_tx_ids``, filled at mempool admission): blocks carrying them
@@ -86,7 +96,9 @@ class StoreChain:
             return self._view
         return self._states.get(block_id)
 
-    def check(self, block: Block) -> BlockCheck:
+    def check(self, block: Block, trust_signatures: bool = False) -> BlockCheck:
+        """The result is cached by block id either way (a trusted check is of a block a
+        quorum of trustees certified, and :meth:`commit` reuses it)."""
         bid = block.id
         c = self._checks.get(bid)
         if c is not None:
@@ -95,7 +107,7 @@ class StoreChain:
         if parent is None:
             return BlockCheck(UNKNOWN_PARENT)  # not cached: the parent may come later
         c = check_block(parent, parent.acc, self.genesis, block, verify_signatures=True,
-                        verified_txs=self.verified_txs)
+                        verified_txs=_EVERY_ID if trust_signatures else self.verified_txs)
         if len(self._checks) >= MAX_CHECKED:
             oldest = next(iter(self._checks))
             self._forget(oldest)
@@ -128,12 +140,13 @@ class StoreChain:
 
     # --- finalizing ------------------------------------------------------------------------
 
-    def commit(self, block: Block, cert: CommitCertificate) -> None:
-        """Write a finalized block (checked valid on the tip) with its certificate."""
+    def commit(self, block: Block, cert: CommitCertificate, durable: bool = True) -> None:
+        """Write a finalized block (checked valid on the tip) with its certificate;
+        ``durable=False`` leaves the flush to disk to a later durable commit."""
         c = self.check(block)
         if c.result is None:
             raise StoreError(f"block {block.id.hex()[:16]} is not valid on the tip: {c.reason}")
-        self.store.commit_block(block, cert, c.result.diff)
+        self.store.commit_block(block, cert, c.result.diff, durable=durable)
         height = block.height
         for bid in [b for b, h in self._heights.items() if h <= height]:
             self._forget(bid)

@@ -283,6 +283,10 @@ class NodeConfig:
     """Local miner keys; -1: 1 on a chain this home created (it holds dev.password), else 0."""
     sponsor: bool = True
     """Accept tickets from light miners through the API."""
+    sync_trust_certificates: bool = True
+    """Catching up: apply a block whose commit certificate verifies against the trustees
+    without verifying its transactions' signatures again (state roots are still checked;
+    docs/protocol.md, "Sync trusting certificates"). False: verify everything."""
 
     def __post_init__(self) -> None:
         check_multiaddr(self.p2p_listen, "p2p_listen", listen=True)
@@ -297,7 +301,7 @@ class NodeConfig:
             raise ConfigError("bootstrap_peers must be an array of multiaddr strings")
         for i, peer in enumerate(self.bootstrap_peers):
             check_multiaddr(peer, f"bootstrap_peers[{i}]", peer_id=True)
-        for key in ("trustee", "sponsor"):
+        for key in ("trustee", "sponsor", "sync_trust_certificates"):
             if type(getattr(self, key)) is not bool:
                 raise ConfigError(f"{key} must be true or false, got "
                                   f"{describe(getattr(self, key))}")
@@ -320,7 +324,8 @@ class NodeConfig:
     def to_dict(self) -> dict[str, Any]:
         return {"p2p_listen": self.p2p_listen, "api_listen": self.api_listen,
                 "bootstrap_peers": list(self.bootstrap_peers), "log_level": self.log_level,
-                "trustee": self.trustee, "mine": self.mine, "sponsor": self.sponsor}
+                "trustee": self.trustee, "mine": self.mine, "sponsor": self.sponsor,
+                "sync_trust_certificates": self.sync_trust_certificates}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NodeConfig:
@@ -512,6 +517,8 @@ _CONFIG_HEADER = """\
 # api_listen       host:port of the local HTTP/JSON API and /metrics (keep it on 127.0.0.1)
 # bootstrap_peers  multiaddrs with /p2p/<peer id> dialled at start-up
 # log_level        debug | info | warning | error
+# sync_trust_certificates  true: when catching up, a block whose commit certificate verifies
+#                  is applied without re-verifying its transactions' signatures (roots checked)
 """
 
 

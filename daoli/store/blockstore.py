@@ -146,8 +146,10 @@ class BlockStore:
                 raise StoreError(f"{path}: cannot create store directory: {exc}") from None
         lock_fd = None if readonly else _take_writer_lock(path)
         try:
+            # no sync on commit: each durable write flushes explicitly (env.sync), so a
+            # node catching up flushes once per batch of blocks instead of once per block
             env = lmdb.open(str(path), map_size=map_size, subdir=True, readonly=readonly,
-                            max_dbs=len(_DB_NAMES), sync=True, metasync=True, lock=True,
+                            max_dbs=len(_DB_NAMES), sync=False, metasync=True, lock=True,
                             create=not readonly)
         except lmdb.Error as exc:
             _release(lock_fd)
@@ -172,6 +174,9 @@ class BlockStore:
     def close(self) -> None:
         """Close the environment and release the writer lock; safe to call twice."""
         if self._env is not None:
+            if not self.readonly:
+                with contextlib.suppress(lmdb.Error):
+                    self._env.sync(True)  # what non-durable commits left unflushed
             self._env.close()
             self._env = None
         _release(self._lock_fd)
@@ -210,9 +215,12 @@ class BlockStore:
         self._genesis = None
 
     def commit_block(self, block: Block, cert: CommitCertificate | None,
-                     diff: StateDiffLike) -> None:
+                     diff: StateDiffLike, *, durable: bool = True) -> None:
         """Append a finalized block with its certificate (if known yet), its transactions'
-        index entries and its state changes, all in one write transaction.
+        index entries and its state changes, all in one write transaction, flushed to disk
+        before returning unless ``durable`` is False (then the next durable write, or
+        :meth:`close`, flushes it; a process crash loses nothing, an OS crash may lose the
+        unflushed tail of blocks but never leaves half a block: LMDB's ordered writes).
 
         StoreError, with nothing written, unless the block extends the tip.
         """
@@ -247,7 +255,7 @@ class BlockStore:
                 txn.put(tid, _TXLOC.pack(height, pos), db=txs)
             self._put_state(txn, diff, hkey + bid)
 
-        self._write(write)
+        self._write(write, durable)
 
     def set_certificate(self, height: int, cert: CommitCertificate) -> None:
         """Store or replace the certificate of a stored block: a certificate often arrives
@@ -277,8 +285,9 @@ class BlockStore:
         txn.put(_K_ROOT, bytes(diff.root), db=meta)
         txn.put(_K_TIP, tip, db=meta)
 
-    def _write(self, fn: Callable[[lmdb.Transaction], None]) -> None:
-        """Run ``fn`` in one write transaction; any exception aborts all of it.
+    def _write(self, fn: Callable[[lmdb.Transaction], None], durable: bool = True) -> None:
+        """Run ``fn`` in one write transaction; any exception aborts all of it. ``durable``:
+        flushed to disk (fsync) before returning, with every earlier unflushed write.
 
         A full map is not an error worth stopping a node for: the map is doubled and the
         whole transaction retried (LMDB lets the writer grow the map between transactions).
@@ -290,6 +299,8 @@ class BlockStore:
             try:
                 with env.begin(write=True) as txn:
                     fn(txn)
+                if durable:
+                    env.sync(True)
                 return
             except lmdb.MapFullError:
                 env.set_mapsize(env.info()["map_size"] * 2)

@@ -166,7 +166,9 @@ def test_an_announcement_of_the_next_block_finalizes_it() -> None:
     m.start(net.now)
     c = net.commits[0][0]
     eff = m.on_announce(net.now, 0, c.block, c.certificate, c.round)
-    assert [type(e) for e in eff][:3] == [fx.Synced, fx.Commit, fx.Announce]
+    # taken, and not announced again: the peers that sent it have it
+    assert [type(e) for e in eff][:2] == [fx.Synced, fx.Commit]
+    assert not [e for e in eff if type(e) in (fx.Announce, fx.RequestSync)]
     assert m.height == 2
     # a forged certificate is refused with a reason
     m2 = Net().machines[3]
@@ -180,6 +182,22 @@ def test_an_announcement_of_the_next_block_finalizes_it() -> None:
     m3.start(net.now)
     assert m3.on_announce(net.now, 0, replace(later.block, header=replace(
         later.block.header, height=5)), later.certificate, 0) == [fx.RequestSync(0, 1)]
+
+
+def test_a_sync_reply_that_brought_blocks_asks_the_same_peer_for_more() -> None:
+    net = Net()
+    net.start()
+    run_heights(net, 3)
+    entries = [(c.block, c.certificate, c.round) for c in net.commits[0][:3]]
+    m = Net().machines[2]
+    m.start(net.now)
+    eff = m.on_sync_reply(net.now, "peer-a", entries[:2], continue_sync=True)
+    assert [e.height for e in eff if type(e) is fx.Synced] == [1, 2]
+    assert [e for e in eff if type(e) is fx.RequestSync] == [fx.RequestSync("peer-a", 3)]
+    assert not [e for e in eff if type(e) is fx.Announce]
+    # nothing new in it: no request (the sync ends there)
+    again = m.on_sync_reply(net.now, "peer-a", entries[:2], continue_sync=True)
+    assert not [e for e in again if type(e) is fx.RequestSync]
 
 
 def test_regossip_resends_own_votes_while_undecided() -> None:

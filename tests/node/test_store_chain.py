@@ -61,3 +61,36 @@ def test_a_store_of_another_chain_is_refused(tmp_path: Path) -> None:
         StoreChain(store, make_genesis(4))
         with pytest.raises(StoreError, match="another chain"):
             StoreChain(store, make_genesis(4, chain_id="other-chain"))
+
+
+def test_trusting_signatures_skips_only_the_transactions_signatures(tmp_path: Path) -> None:
+    """``check(block, trust_signatures=True)`` (sync under a verified certificate): a
+    transaction with a forged signature passes, a wrong state root still does not."""
+    from daoli.core.address import address_bytes_of
+    from daoli.core.blockbuild import build_block
+    from daoli.core.crypto import pubkey_from_secret
+    from daoli.core.tx import Transaction, Transfer
+    from tests.machine.harness import secret
+
+    net = finalized_chain(1)
+    b1 = net.commits[0][0].block
+    i = next(k for k, m in enumerate(net.machines) if m.pub == b1.header.proposer_pubkey)
+    sk = secret("trustee", i)
+    payer = pubkey_from_secret(secret("trustee", 0))
+    tx = Transaction(net.genesis.chain_id, payer, 0, net.genesis.params.min_fee,
+                     Transfer(address_bytes_of(pubkey_from_secret(sk)), 5))
+    forged = replace(tx, sig=bytes([7]) * 64)
+    with BlockStore.open(tmp_path / "data") as store:
+        chain = StoreChain(store, net.genesis)
+        state = chain.state_after(store.tip_id)
+        built = build_block(state, state.acc, net.genesis, winner=b1.header.winner_ticket,
+                            payroll=b1.payroll, txs=[forged], last_commit=None,
+                            time_ms=b1.header.time_ms, sign=lambda h: h.signed(sk),
+                            verify_signatures=False)
+        block = built.block
+        assert block.payload == (forged,)
+        trusting = StoreChain(store, net.genesis)
+        assert "signature" in (chain.check(block).reason or "")
+        assert trusting.check(block, trust_signatures=True).ok
+        bad_root = replace(block, header=replace(block.header, state_root=bytes(32)).signed(sk))
+        assert not StoreChain(store, net.genesis).check(bad_root, trust_signatures=True).ok
