@@ -99,6 +99,9 @@ MINER_TAG = b"daoli/local-miner/v1"
 LOG_FILE = "node.log"
 
 
+SYNC_AHEAD = 2
+"""Sync replies requested back to back from one peer (each up to 128 blocks): one is
+fetched and decoded while the machine applies the other."""
 PUBLISH_TX_BATCH = 256
 """Transactions per gossip message we publish (the wire allows 1,024): a receiver checks a
 message's signatures in one go before anything else runs, about 15 ms for 256."""
@@ -214,6 +217,7 @@ class Node:
         self.net: P2P | None = None
         self.nursery: trio.Nursery | None = None
         self.syncing = False
+        self.sync_again: tuple[Any, int] | None = None
         self.fetching: set[bytes] = set()
         self.api_url = ""
         self.committing: dict[bytes, Transaction] = {}
@@ -604,31 +608,49 @@ class Node:
     # --- sync and fetch ----------------------------------------------------------------
 
     def _spawn_sync(self, peer: Any, from_height: int) -> None:
-        if self.syncing or self.nursery is None or self.net is None:
+        if self.nursery is None or self.net is None:
+            return
+        if self.syncing:
+            self.sync_again = (peer, from_height)  # asked while a sync runs: go on after it
             return
         self.syncing = True
+        self.sync_again = None
         self.nursery.start_soon(self._sync, peer, from_height)
 
     async def _sync(self, peer: Any, from_height: int) -> None:
+        """Up to SYNC_AHEAD replies from one peer, back to back: the next range is on its way
+        while the machine applies the previous one."""
         net = self.net
         assert net is not None
+        fetched_to = 0
         try:
             peers = [str(peer)] if peer is not None and str(peer) in net.connected() else []
             peers += [p for p in net.connected() if p not in peers]
             for p in peers[:4]:
-                try:
-                    reply = await net.request(p, wire.SyncRequest(max(1, from_height),
-                                                                  wire.MAX_SYNC_BLOCKS))
-                except (TimeoutError, ConnectionError, wire.WireError, DaoliError) as exc:
-                    log.debug("sync from %s failed: %s", p, exc)
-                    continue
-                assert isinstance(reply, wire.SyncReply)
-                if reply.entries:
+                h = max(1, from_height)
+                got = False
+                for _ in range(SYNC_AHEAD):
+                    try:
+                        reply = await net.request(p, wire.SyncRequest(h, wire.MAX_SYNC_BLOCKS))
+                    except (TimeoutError, ConnectionError, wire.WireError, DaoliError) as exc:
+                        log.debug("sync from %s failed: %s", p, exc)
+                        break
+                    assert isinstance(reply, wire.SyncReply)
+                    if not reply.entries:
+                        break
                     entries = [(b, c, c.round) for b, c in reply.entries]
                     await self.events_send.send(_Synced(p, entries))
+                    got = True
+                    h = fetched_to = entries[-1][0].height + 1
+                    if len(entries) < wire.MAX_SYNC_BLOCKS:
+                        break
+                if got:
                     return
         finally:
             self.syncing = False
+            again, self.sync_again = self.sync_again, None
+            if again is not None:  # from where this one stopped fetching, not re-fetching
+                self._spawn_sync(again[0], max(again[1], self.machine.height, fetched_to))
 
     def _spawn_fetch(self, block_id: bytes, peer: str | None, *, proposal: bool = False,
                      certificate: CommitCertificate | None = None) -> None:
