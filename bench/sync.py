@@ -37,7 +37,7 @@ from daoli.core.params import LI_PER_DLC, ChainParams
 from daoli.core.ticket import Ticket
 from daoli.core.tx import Transaction, Transfer
 from daoli.core.vote import PRECOMMIT, CommitCertificate, Vote
-from daoli.node.chain import StoreChain
+from daoli.node.chain import EVERY_ID, StoreChain
 from daoli.node.config import NodeConfig, dump_config_toml, dump_genesis_toml
 from daoli.node.home import Home
 from daoli.store.blockstore import BlockStore
@@ -50,13 +50,6 @@ from tests.node.nodeproc import NodeProc, free_port, init_home, peer_id_of, wait
 
 SENDERS = 100
 CHAIN_ID = "bench-sync"
-
-
-class _All:
-    """Every id: the generator's own transactions need no second verification."""
-
-    def __contains__(self, _: object) -> bool:
-        return True
 
 
 def _key(tag: str, i: int) -> bytes:
@@ -91,7 +84,7 @@ def build(root: Path, blocks: int, txs_per_block: int) -> dict[str, Any]:
     t0 = time.monotonic()
     store = BlockStore.open(Home(homes["a"]).data_dir)
     try:
-        chain = StoreChain(store, genesis, verified_txs=_All())
+        chain = StoreChain(store, genesis, verified_txs=EVERY_ID)
         to = address_bytes_of(pubkey_from_secret(_key("to", 0)))
         nonces = [0] * SENDERS
         cert: CommitCertificate | None = None

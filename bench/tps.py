@@ -47,6 +47,7 @@ from daoli.core.tx import Transaction, Transfer
 from daoli.devnet.runner import Devnet
 from daoli.node.home import Home
 from daoli.wallet.keystore import WalletStore
+from tests.node.nodeproc import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "devnet" / "local-4.toml"
@@ -91,15 +92,6 @@ class Follower(threading.Thread):
                 self.error = exc
         finally:
             self.ready.set()
-
-
-def _wait(what: str, cond: Any, timeout: float, every: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(every)
-    raise RuntimeError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 def one_run(root: Path, transfers: int = 20_000, senders: int = 100,
@@ -149,8 +141,8 @@ def _measure(d: Path, transfers: int, senders: int, profile: Path | None,
         if bad:
             raise RuntimeError(f"funding refused: {bad[:2]}")
         funded_at = c0.wait_for_tx(fund[k:k + 50][-1].id, timeout=60).height or 0
-    for c in clients:
-        _wait("funding on every node", lambda c=c: c.status().height >= funded_at, 60)
+    wait_for("funding on every node",
+             lambda: all(c.status().height >= funded_at for c in clients), 60, every=0.05)
     to = address_bytes_of(pubkey_from_secret(bytes([9]) * 32))
     # pre-sign: sender s goes through node s % nodes, nonces in order
     n = len(clients)
@@ -228,10 +220,10 @@ def _measure(d: Path, transfers: int, senders: int, profile: Path | None,
     submitted = time.monotonic() - t0
     if refused:
         raise RuntimeError(f"{len(refused)} transfers refused, e.g. {refused[:3]}")
-    _wait("every transfer final", lambda: follower.error is not None
-          or len(follower.final_at.keys() & set(all_ids)) == len(all_ids)
-          if len(follower.final_at) >= len(all_ids) else follower.error is not None,
-          timeout=300, every=0.05)
+    ids = set(all_ids)
+    wait_for("every transfer final",
+             lambda: follower.error is not None or ids <= follower.final_at.keys(),
+             timeout=300, every=0.05)
     if follower.error is not None:
         raise RuntimeError(f"event stream: {follower.error}")
     last = max(follower.final_at[i] for i in all_ids)

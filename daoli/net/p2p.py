@@ -232,16 +232,11 @@ class _GuardedPubsub(Pubsub):
             return
         ok = True
         for tv in self.get_msg_validators(msg):
-            if tv.is_async:
-                with trio.move_on_after(VALIDATION_TIMEOUT_S):
-                    ok = bool(await cast(Awaitable[bool], tv.validator(msg_forwarder, msg)))
-                    if not ok:
-                        break
-                    continue
-                ok = False  # timed out
-                break
-            if not tv.validator(msg_forwarder, msg):
-                ok = False
+            ok = False  # unless it answers yes in time
+            with trio.move_on_after(VALIDATION_TIMEOUT_S):
+                answer = tv.validator(msg_forwarder, msg)
+                ok = bool(await cast(Awaitable[bool], answer) if tv.is_async else answer)
+            if not ok:
                 break
         self.validation_cache.put(mid, ValidationResult(is_valid=ok, timestamp=time.time(),
                                                         error_message=None if ok else

@@ -116,6 +116,12 @@ SLOW_INPUT_S = 0.05
 consensus messages behind it."""
 
 
+def _log_if_slow(t0: float, what: Any) -> None:
+    took = time.perf_counter() - t0
+    if took > SLOW_INPUT_S:
+        log.debug("slow input: %s took %.0f ms", _describe(what), took * 1000)
+
+
 def _describe(item: Any) -> str:
     if isinstance(item, Inbound):
         msg = item.message
@@ -126,7 +132,9 @@ def _describe(item: Any) -> str:
     if isinstance(item, _Fetched):
         return f"fetched block {item.block.height} ({len(item.block.payload)} txs, " \
                f"{'proposal' if item.proposal else 'announced'})"
-    return type(item).__name__
+    if isinstance(item, _Synced | _Behind):
+        return type(item).__name__
+    return f"timer {item!r}"
 
 
 def now_ms() -> float:
@@ -298,9 +306,7 @@ class Node:
     async def _timed(self, item: Any) -> None:
         t0 = time.perf_counter()
         await self.handle(item)
-        took = time.perf_counter() - t0
-        if took > SLOW_INPUT_S:
-            log.debug("slow input: %s took %.0f ms", _describe(item), took * 1000)
+        _log_if_slow(t0, item)
 
     async def _fire_due_timers(self) -> None:
         budget = 1000  # bounded: a flood of due timers cannot starve the inputs
@@ -309,9 +315,7 @@ class Node:
             _, _, timer = heapq.heappop(self.timers)
             t0 = time.perf_counter()
             await self.run_effects(self.machine.on_timer(now_ms(), timer))
-            took = time.perf_counter() - t0
-            if took > SLOW_INPUT_S:
-                log.debug("slow timer: %r took %.0f ms", timer, took * 1000)
+            _log_if_slow(t0, timer)
 
     async def handle(self, item: Any) -> None:
         m = self.machine
@@ -348,8 +352,9 @@ class Node:
                 await self.run_effects(m.on_txs(now_ms(), peer, txs[i:i + TX_CHUNK]))
             self.metrics.set_mempool(len(m.mempool))
         elif isinstance(msg, wire.TicketBatch):
-            log.debug("tickets from %s: %s", peer, ", ".join(
-                f"{t.height}/{t.cycle}" for t in msg.items[:4]))
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("tickets from %s: %s", peer, ", ".join(
+                    f"{t.height}/{t.cycle}" for t in msg.items[:4]))
             items = [(t, t.id, lot(seed(t.parent_id, t.cycle), t.miner_pubkey))
                      for t in msg.items]
             await self.run_effects(m.on_tickets(now, peer, items))
